@@ -1,0 +1,121 @@
+"""The unit of work (jobs), what preview jobs produce, and batches of jobs."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, created_at, pk, updated_at
+
+JOB_STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled")
+ACTIVE_JOB_STATUSES = ("queued", "running", "retrying")
+TERMINAL_JOB_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued','running','retrying','succeeded','failed','cancelled')", name="status"
+        ),
+        CheckConstraint("queue IN ('interactive','batch')", name="queue"),
+        # Dedupe: at most one active job per key (identical previews, one writeback per session).
+        Index(
+            "uq_jobs_active_dedupe",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=text("dedupe_key IS NOT NULL AND status IN ('queued','running','retrying')"),
+        ),
+        # Idempotency-Key replays are looked up per caller.
+        Index(
+            "uq_jobs_idempotency",
+            "account_id",
+            "created_by",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        # Sweeper: overdue queued/retrying jobs and running jobs with stale heartbeats.
+        Index(
+            "ix_jobs_sweep_pending",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('queued','retrying')"),
+        ),
+        Index("ix_jobs_sweep_running", "heartbeat_at", postgresql_where=text("status = 'running'")),
+        Index("ix_jobs_account_created", "account_id", "created_at", "id"),
+        Index("ix_jobs_status_kind", "status", "kind"),
+        Index("ix_jobs_session", "session_id", "created_at"),
+        Index("ix_jobs_batch_status", "batch_id", "status"),
+    )
+    id: Mapped[uuid.UUID] = pk()
+    # NULL only for platform jobs an operator submits (visible in the system scope alone).
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(16), default="interactive", server_default="interactive")
+    status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    next_attempt_at: Mapped[datetime | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'::jsonb"))
+    progress: Mapped[dict[str, Any] | None]
+    result: Mapped[dict[str, Any] | None]
+    error: Mapped[dict[str, Any] | None]
+    steps: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'::jsonb"))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    claim_token: Mapped[uuid.UUID | None]
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ai_sessions.id", ondelete="SET NULL"))
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    dispatched_at: Mapped[datetime | None]
+
+
+class Preview(Base):
+    """A generated draft, cached per (session, kind, state_version)."""
+
+    __tablename__ = "previews"
+    __table_args__ = (
+        UniqueConstraint("session_id", "kind", "state_version", name="uq_previews_session_kind_version"),
+        CheckConstraint("kind IN ('resolution_note','escalation_package')", name="kind"),
+    )
+    id: Mapped[uuid.UUID] = pk()
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ai_sessions.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    state_version: Mapped[int] = mapped_column(Integer)
+    markdown: Mapped[str] = mapped_column(Text)
+    generator: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(128))
+    usage: Mapped[dict[str, Any] | None]
+    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    generated_at: Mapped[datetime] = created_at()
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('expanding','running','succeeded','failed','cancelled')", name="status"
+        ),
+        Index("ix_batches_account_created", "account_id", "created_at"),
+    )
+    id: Mapped[uuid.UUID] = pk()
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(64))
+    filter: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(String(16), default="expanding", server_default="expanding")
+    total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cursor: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+    finished_at: Mapped[datetime | None]

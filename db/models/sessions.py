@@ -1,0 +1,127 @@
+"""Troubleshooting sessions and the state previews are built from (facts, suggested fixes)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, created_at, pk, updated_at
+
+SESSION_STATUSES = ("active", "paused", "requesting_escalation", "escalated", "resolved")
+FIX_STATUSES = (
+    "proposed",
+    "applied_success",
+    "applied_failed",
+    "applied_partial",
+    "applied_pending",
+    "dismissed",
+)
+FIX_DECISIONS = ("one_off", "draft_template", "build_template", "dismissed")
+
+
+class AiSession(Base):
+    __tablename__ = "ai_sessions"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('active','paused','requesting_escalation','escalated','resolved')", name="status"
+        ),
+        # GET /ai-sessions lists newest first, optionally by status, with a keyset cursor.
+        Index("ix_ai_sessions_account_created", "account_id", "created_at", "id"),
+        Index("ix_ai_sessions_account_status_created", "account_id", "status", "created_at", "id"),
+        Index("ix_ai_sessions_account_updated", "account_id", "updated_at"),
+    )
+    id: Mapped[uuid.UUID] = pk()
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(32), default="active", server_default="active")
+    state_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    intake_type: Mapped[str] = mapped_column(String(32), default="free_text")
+    intake: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'::jsonb"))
+    psa_connection_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("psa_connections.id", ondelete="SET NULL")
+    )
+    psa_ticket_id: Mapped[str | None] = mapped_column(String(64))
+    resolution_note_markdown: Mapped[str | None] = mapped_column(Text)
+    resolution_note_posted_at: Mapped[datetime | None]
+    resolution_note_external_id: Mapped[str | None] = mapped_column(String(64))
+    escalation_package_markdown: Mapped[str | None] = mapped_column(Text)
+    escalation_package_posted_at: Mapped[datetime | None]
+    escalation_package_external_id: Mapped[str | None] = mapped_column(String(64))
+    resolution_summary: Mapped[str | None] = mapped_column(String(500))
+    escalation_reason: Mapped[str | None] = mapped_column(String(500))
+    resolved_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class SessionFact(Base):
+    """A confirmed fact; soft-deleted so history survives and previews skip it."""
+
+    __tablename__ = "session_facts"
+    __table_args__ = (
+        Index(
+            "ix_session_facts_live",
+            "session_id",
+            "created_at",
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
+    id: Mapped[uuid.UUID] = pk()
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ai_sessions.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = created_at()
+    deleted_at: Mapped[datetime | None]
+
+
+class SessionSuggestedFix(Base):
+    """An AI-proposed fix; at most one per session is active (superseded_at IS NULL)."""
+
+    __tablename__ = "session_suggested_fixes"
+    __table_args__ = (
+        CheckConstraint("confidence_pct BETWEEN 0 AND 100", name="confidence_pct"),
+        CheckConstraint(
+            "user_decision IS NULL OR user_decision IN "
+            "('one_off','draft_template','build_template','dismissed')",
+            name="user_decision",
+        ),
+        CheckConstraint(
+            "status IN ('proposed','applied_success','applied_failed',"
+            "'applied_partial','applied_pending','dismissed')",
+            name="status",
+        ),
+        # The database, not only the code, keeps one active fix per session.
+        Index(
+            "uq_session_suggested_fixes_one_active",
+            "session_id",
+            unique=True,
+            postgresql_where=text("superseded_at IS NULL"),
+        ),
+        Index("ix_session_suggested_fixes_session_created", "session_id", "created_at"),
+    )
+    id: Mapped[uuid.UUID] = pk()
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ai_sessions.id", ondelete="CASCADE"))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    confidence_pct: Mapped[int] = mapped_column(Integer)
+    script_template_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("script_templates.id", ondelete="SET NULL")
+    )
+    ai_drafted_script: Mapped[str | None] = mapped_column(Text)
+    ai_drafted_parameters: Mapped[dict[str, Any] | None]
+    user_decision: Mapped[str | None] = mapped_column(String(32))
+    edited_script: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="proposed", server_default="proposed")
+    applied_at: Mapped[datetime | None]
+    verified_at: Mapped[datetime | None]
+    partial_notes: Mapped[str | None] = mapped_column(Text)
+    pending_reason: Mapped[str | None] = mapped_column(Text)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    ai_outcome_proposal: Mapped[dict[str, Any] | None]
+    superseded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()

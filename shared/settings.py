@@ -1,0 +1,65 @@
+"""Process configuration, read once from the environment (names per API.md)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob a deployment can turn; unset values get safe local defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = "postgresql://flowpilot@127.0.0.1:5432/flowpilot"
+    flowpilot_migration_database_url: str | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    port: int = 8000
+
+    flowpilot_secret_keys: str = ""
+    anthropic_api_key: str | None = None
+    flowpilot_llm_model: str = "claude-sonnet-4-5"
+    flowpilot_cw_client_id: str | None = None
+    flowpilot_psa_allowed_hosts: str = ""
+
+    # Namespace for every Redis key we own (Dramatiq queues, pub/sub, caches):
+    # lets tests and several deployments share one Redis without touching each other.
+    flowpilot_redis_namespace: str = "flowpilot"
+    flowpilot_max_body_bytes: int = 256 * 1024
+    # Sweeper: how long a running job may go without a heartbeat, and how long a
+    # queued job may sit after dispatch before its message is sent again.
+    flowpilot_heartbeat_interval_s: float = 5.0
+    flowpilot_stale_heartbeat_s: float = 30.0
+    flowpilot_redispatch_after_s: float = 60.0
+    flowpilot_sweep_interval_s: float = 5.0
+    flowpilot_job_max_attempts: int = 5
+    flowpilot_backoff_base_s: float = 2.0
+    flowpilot_backoff_max_s: float = 300.0
+    flowpilot_log_level: str = "INFO"
+
+    @property
+    def secret_keys(self) -> list[str]:
+        return [k.strip() for k in self.flowpilot_secret_keys.split(",") if k.strip()]
+
+    @property
+    def psa_allowed_hosts(self) -> frozenset[str]:
+        return frozenset(
+            h.strip().lower() for h in self.flowpilot_psa_allowed_hosts.split(",") if h.strip()
+        )
+
+    @property
+    def migration_url(self) -> str:
+        return self.flowpilot_migration_database_url or self.database_url
+
+    dramatiq_queues: tuple[str, ...] = Field(default=("interactive", "batch"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Tests change the environment between app instances; forget the cached copy."""
+    get_settings.cache_clear()
