@@ -1,0 +1,49 @@
+"""The doorbell: send job ids to Dramatiq by actor name, after the row has committed."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import redis
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+
+from shared.jobs.service import JobRef
+
+log = logging.getLogger(__name__)
+
+
+def message_for(ref: JobRef) -> Message[None]:
+    return Message(
+        queue_name=ref.queue,
+        actor_name=ref.kind,
+        args=(str(ref.id), str(ref.account_id) if ref.account_id else None),
+        kwargs={},
+        options={},
+    )
+
+
+class Dispatcher:
+    """Enqueues through a middleware-free broker so web never imports actor code."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self.broker = broker
+
+    @classmethod
+    def from_url(cls, url: str, namespace: str) -> Dispatcher:
+        broker = RedisBroker(url=url, namespace=namespace, middleware=[])
+        return cls(broker)
+
+    def send(self, refs: Iterable[JobRef]) -> list[JobRef]:
+        """Enqueue each ref; return those that could not be sent (the sweeper re-sends them)."""
+        failed: list[JobRef] = []
+        for ref in refs:
+            try:
+                self.broker.enqueue(message_for(ref), delay=ref.delay_ms or None)
+            except (redis.RedisError, OSError) as exc:
+                log.warning("enqueue failed for job %s (%s); the sweeper will re-dispatch it", ref.id, exc)
+                failed.append(ref)
+        return failed
+
+    def close(self) -> None:
+        self.broker.close()

@@ -1,0 +1,26 @@
+"""Job kinds the web may create: their queue and attempt budget (actor name == kind)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INTERACTIVE = "interactive"
+BATCH = "batch"
+QUEUES = (INTERACTIVE, BATCH)
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    queue: str = INTERACTIVE
+    max_attempts: int = 5
+
+
+KINDS: dict[str, KindSpec] = {
+    "system.echo": KindSpec(max_attempts=5),
+}
+
+
+def spec_for(kind: str) -> KindSpec:
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise KeyError(f"unknown job kind {kind!r}") from None

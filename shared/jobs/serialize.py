@@ -1,0 +1,38 @@
+"""The public shape of a job (API.md) and its ETag."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from db.models import Job
+
+
+def iso(dt: datetime | None) -> str | None:
+    return dt.isoformat().replace("+00:00", "Z") if dt else None
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    return {
+        "id": str(job.id),
+        "kind": job.kind,
+        "status": job.status,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "progress": job.progress,
+        "result": job.result,
+        "error": job.error,
+        "session_id": str(job.session_id) if job.session_id else None,
+        "batch_id": str(job.batch_id) if job.batch_id else None,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "next_attempt_at": iso(job.next_attempt_at),
+    }
+
+
+def job_etag(body: dict[str, Any]) -> str:
+    """A strong validator over everything a poller sees, so any visible change changes it."""
+    digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode(), usedforsecurity=False).hexdigest()
+    return f'"{digest[:20]}"'

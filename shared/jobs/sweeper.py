@@ -1,0 +1,118 @@
+"""The clock's sweep: Postgres is the truth, so it re-rings the doorbell for anything Redis lost."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import redis
+from sqlalchemy import Engine, and_, case, func, or_, select, update
+
+from db.engine import SYSTEM, transaction
+from db.models import Job
+from shared.jobs.dispatch import Dispatcher
+from shared.jobs.notify import publish_change
+from shared.jobs.service import JobRef
+
+log = logging.getLogger(__name__)
+
+WORKER_LOST = {"code": "worker_lost", "message": "the worker running this job stopped sending heartbeats"}
+
+
+@dataclass
+class SweepReport:
+    rescued: int = 0
+    failed: int = 0
+    redispatched: int = 0
+    undelivered: list[JobRef] = field(default_factory=list)
+
+
+def sweep_once(
+    engine: Engine,
+    dispatcher: Dispatcher,
+    client: redis.Redis,
+    namespace: str,
+    *,
+    stale_after_s: float,
+    redispatch_after_s: float,
+    limit: int = 1000,
+) -> SweepReport:
+    report = SweepReport()
+    now = func.now()
+    with transaction(engine, SYSTEM) as db:
+        exhausted = Job.attempts >= Job.max_attempts
+        rescued = db.execute(
+            update(Job)
+            .where(Job.status == "running", Job.heartbeat_at < now - timedelta(seconds=stale_after_s))
+            .values(
+                status=case((exhausted, "failed"), else_="retrying"),
+                finished_at=case((exhausted, now), else_=None),
+                next_attempt_at=case((exhausted, None), else_=now),
+                dispatched_at=None,
+                claim_token=None,
+                error=WORKER_LOST,
+            )
+            .returning(Job.id, Job.status)
+        ).all()
+        report.rescued = sum(1 for r in rescued if r.status == "retrying")
+        report.failed = len(rescued) - report.rescued
+        due = db.execute(
+            select(Job)
+            .where(
+                Job.status.in_(("queued", "retrying")),
+                or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now),
+                or_(
+                    Job.dispatched_at.is_(None),
+                    and_(Job.dispatched_at < now - timedelta(seconds=redispatch_after_s)),
+                ),
+            )
+            .order_by(Job.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars().all()
+        refs = [JobRef.of(j) for j in due]
+        if refs:
+            db.execute(update(Job).where(Job.id.in_([r.id for r in refs])).values(dispatched_at=now))
+    report.undelivered = dispatcher.send(refs)
+    report.redispatched = len(refs) - len(report.undelivered)
+    for row in rescued:
+        publish_change(client, namespace, row.id)
+    if rescued or refs:
+        log.info(
+            "sweep: rescued=%d failed=%d redispatched=%d undelivered=%d",
+            report.rescued,
+            report.failed,
+            report.redispatched,
+            len(report.undelivered),
+        )
+    return report
+
+
+def mark_undispatched(engine: Engine, refs: list[JobRef]) -> None:
+    """After a failed enqueue, clear dispatched_at so the next sweep sends these first."""
+    if not refs:
+        return
+    try:
+        with transaction(engine, SYSTEM) as db:
+            db.execute(update(Job).where(Job.id.in_([r.id for r in refs])).values(dispatched_at=None))
+    except Exception:  # the sweeper still finds them after redispatch_after_s
+        log.exception("could not mark %d jobs undispatched", len(refs))
+
+
+def run_forever(interval_s: float, sweep: Any, stop: threading.Event | None = None) -> None:
+    """Sweep every interval until SIGTERM/SIGINT; a failing sweep (DB or Redis down) is retried next tick."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            sweep()
+        except Exception as exc:
+            log.warning("sweep failed, retrying next tick: %s", exc)
+        stop.wait(max(0.0, interval_s - (time.monotonic() - started)))

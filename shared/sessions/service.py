@@ -1,0 +1,151 @@
+"""AI sessions and their facts. Every write that changes what a preview would say bumps state_version."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from db.models import AiSession, PsaConnection, SessionFact
+from shared.errors import ApiError, not_found
+from shared.jobs.serialize import iso
+from shared.pagination import next_cursor, page
+
+
+def bump_state_version(db: Session, session_id: uuid.UUID) -> int:
+    """Atomic increment in SQL (row lock), so concurrent writers never lose a bump."""
+    version = db.execute(
+        update(AiSession)
+        .where(AiSession.id == session_id)
+        .values(state_version=AiSession.state_version + 1, updated_at=func.now())
+        .returning(AiSession.state_version)
+    ).scalar_one_or_none()
+    if version is None:
+        raise not_found("session", "session_not_found")
+    return int(version)
+
+
+def get_session(db: Session, session_id: uuid.UUID, *, for_update: bool = False) -> AiSession:
+    stmt = select(AiSession).where(AiSession.id == session_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    found = db.execute(stmt).scalar_one_or_none()
+    if found is None:
+        raise not_found("session", "session_not_found")
+    return found
+
+
+def create_session(
+    db: Session,
+    *,
+    account_id: uuid.UUID,
+    created_by: uuid.UUID,
+    intake_type: str,
+    intake: dict[str, Any],
+    psa_connection_id: uuid.UUID | None,
+    psa_ticket_id: str | None,
+) -> AiSession:
+    if psa_connection_id is not None:
+        connection = db.get(PsaConnection, psa_connection_id)
+        if connection is None:
+            raise ApiError(404, "psa_connection_not_found", "psa_connection_id does not name a connection of yours")
+        if not connection.is_active:
+            raise ApiError(409, "psa_connection_inactive", "that PSA connection is deactivated")
+    if psa_ticket_id is not None and psa_connection_id is None:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "psa_ticket_id needs a psa_connection_id",
+            errors=[{"field": "psa_connection_id", "message": "required with psa_ticket_id"}],
+        )
+    row = AiSession(
+        id=uuid.uuid4(),
+        account_id=account_id,
+        created_by=created_by,
+        status="active",
+        state_version=1,
+        intake_type=intake_type,
+        intake=intake,
+        psa_connection_id=psa_connection_id,
+        psa_ticket_id=psa_ticket_id,
+    )
+    db.add(row)
+    db.flush()
+    db.refresh(row)
+    return row
+
+
+def list_sessions(
+    db: Session, *, status: str | None, cursor: str | None, limit: int
+) -> tuple[list[AiSession], str | None]:
+    stmt = select(AiSession)
+    if status:
+        stmt = stmt.where(AiSession.status == status)
+    rows = list(db.execute(page(stmt, AiSession, cursor, limit)).scalars())
+    return next_cursor(rows, limit)
+
+
+def add_fact(db: Session, session: AiSession, text: str, created_by: uuid.UUID) -> tuple[SessionFact, int]:
+    fact = SessionFact(
+        id=uuid.uuid4(), account_id=session.account_id, session_id=session.id, text=text, created_by=created_by
+    )
+    db.add(fact)
+    db.flush()
+    db.refresh(fact)
+    return fact, bump_state_version(db, session.id)
+
+
+def delete_fact(db: Session, session: AiSession, fact_id: uuid.UUID) -> int:
+    """Soft delete (previews skip it; history keeps it). Deleting twice answers 404."""
+    deleted = db.execute(
+        update(SessionFact)
+        .where(SessionFact.id == fact_id, SessionFact.session_id == session.id, SessionFact.deleted_at.is_(None))
+        .values(deleted_at=func.now())
+    ).rowcount
+    if not deleted:
+        raise not_found("fact", "fact_not_found")
+    return bump_state_version(db, session.id)
+
+
+def live_facts(db: Session, session_id: uuid.UUID) -> list[SessionFact]:
+    return list(
+        db.execute(
+            select(SessionFact)
+            .where(SessionFact.session_id == session_id, SessionFact.deleted_at.is_(None))
+            .order_by(SessionFact.created_at, SessionFact.id)
+        ).scalars()
+    )
+
+
+def session_to_dict(s: AiSession) -> dict[str, Any]:
+    return {
+        "id": str(s.id),
+        "status": s.status,
+        "state_version": s.state_version,
+        "intake_type": s.intake_type,
+        "intake_content": s.intake,
+        "psa_connection_id": str(s.psa_connection_id) if s.psa_connection_id else None,
+        "psa_ticket_id": s.psa_ticket_id,
+        "resolution_note_markdown": s.resolution_note_markdown,
+        "resolution_note_posted_at": iso(s.resolution_note_posted_at),
+        "resolution_note_external_id": s.resolution_note_external_id,
+        "escalation_package_markdown": s.escalation_package_markdown,
+        "escalation_package_posted_at": iso(s.escalation_package_posted_at),
+        "escalation_package_external_id": s.escalation_package_external_id,
+        "resolution_summary": s.resolution_summary,
+        "escalation_reason": s.escalation_reason,
+        "resolved_at": iso(s.resolved_at),
+        "created_at": iso(s.created_at),
+        "updated_at": iso(s.updated_at),
+    }
+
+
+def fact_to_dict(f: SessionFact) -> dict[str, Any]:
+    return {
+        "id": str(f.id),
+        "session_id": str(f.session_id),
+        "text": f.text,
+        "created_at": iso(f.created_at),
+        "deleted_at": iso(f.deleted_at),
+    }

@@ -1,0 +1,50 @@
+"""Flask app factory: `flask --app web run` / `gunicorn 'web:create_app()'`."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+from werkzeug.routing import UUIDConverter
+
+from shared.logging_setup import configure_logging
+from shared.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    from web import cli, db, openapi, problems
+    from web import state as state_mod
+    from web.blueprints import jobs, sessions, tenant
+
+    settings = settings or get_settings()
+    configure_logging(settings.flowpilot_log_level)
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=settings.flowpilot_max_body_bytes, JSON_SORT_KEYS=False)
+    app.url_map.strict_slashes = False
+    app.url_map.converters["uuid"] = UUIDConverter
+    state_mod.init_app(app, state_mod.build_state(settings))
+    problems.init_app(app)
+    db.init_app(app)
+    for blueprint in (jobs.bp, sessions.bp, tenant.bp, openapi.bp):
+        app.register_blueprint(blueprint)
+    cli.init_app(app)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        st = state_mod.state()
+        checks = {}
+        try:
+            with st.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["postgres"] = "ok"
+        except Exception:
+            checks["postgres"] = "down"
+        try:
+            st.redis.ping()
+            checks["redis"] = "ok"
+        except Exception:
+            checks["redis"] = "down"
+        healthy = all(v == "ok" for v in checks.values())
+        return jsonify({"status": "ok" if healthy else "degraded", "checks": checks}), 200 if healthy else 503
+
+    return app

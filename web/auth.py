@@ -1,0 +1,86 @@
+"""Bearer-token authentication and role checks."""
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import g, request
+from sqlalchemy import select
+
+from db.engine import SYSTEM, transaction
+from db.models import ApiToken, User
+from shared.errors import ApiError
+from shared.security.tokens import hash_token, looks_like_token
+from web.state import state
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ENGINEER_UP = ("engineer", "admin", "owner")
+ADMIN_UP = ("admin", "owner")
+L1_UP = ("l1", "engineer", "admin", "owner")
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: uuid.UUID
+    account_id: uuid.UUID | None
+    role: str | None
+    is_operator: bool
+
+
+def _unauthorized(detail: str) -> ApiError:
+    return ApiError(401, "unauthorized", detail, extra={})
+
+
+def authenticate() -> Principal:
+    """Resolve the bearer token once per request (system scope: the tenant is not known yet)."""
+    cached: Principal | None = g.get("principal")
+    if cached is not None:
+        return cached
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("missing bearer token")
+    token = token.strip()
+    if not looks_like_token(token):
+        raise _unauthorized("invalid token")
+    with transaction(state().engine, SYSTEM) as db:
+        row = db.execute(
+            select(User.id, User.account_id, User.role, User.is_operator)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None), User.is_active)
+        ).first()
+    if row is None:
+        raise _unauthorized("invalid or revoked token")
+    principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator))
+    g.principal = principal
+    return principal
+
+
+def require(*roles: str, operator: bool = False) -> Callable[[F], F]:
+    """Allow tenant users with one of `roles`; platform operators only when `operator`."""
+
+    def decorator(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = authenticate()
+            if principal.is_operator:
+                if not operator:
+                    raise ApiError(403, "forbidden", "platform operators cannot use tenant endpoints")
+            elif principal.role not in roles:
+                raise ApiError(403, "forbidden", f"this action needs one of the roles: {', '.join(roles)}")
+            return fn(*args, **kwargs)
+
+        wrapper.__dict__["required_roles"] = roles
+        wrapper.__dict__["operator_allowed"] = operator
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def principal() -> Principal:
+    p: Principal = g.principal
+    return p

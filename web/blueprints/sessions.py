@@ -1,0 +1,99 @@
+"""AI sessions and their facts (engineer, admin, owner)."""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Literal
+
+from flask import Blueprint, jsonify
+from pydantic import Field
+
+from shared.errors import ApiError
+from shared.sessions import service
+from web.auth import ENGINEER_UP, principal, require
+from web.db import db
+from web.openapi import doc
+from web.validation import Strict, parse_body, parse_query
+
+bp = Blueprint("sessions", __name__, url_prefix="/api/v1/ai-sessions")
+
+MAX_INTAKE_BYTES = 64 * 1024
+
+SessionStatus = Literal["active", "paused", "requesting_escalation", "escalated", "resolved"]
+
+
+class SessionCreate(Strict):
+    intake_type: Literal["free_text", "ticket", "l1_escalation"] = "free_text"
+    intake_content: dict[str, Any] = Field(default_factory=dict)
+    psa_connection_id: uuid.UUID | None = None
+    psa_ticket_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[0-9]+$")
+
+
+class SessionList(Strict):
+    status: SessionStatus | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class FactCreate(Strict):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+@bp.post("")
+@require(*ENGINEER_UP)
+@doc("Create an AI session", body=SessionCreate, status=201)
+def create() -> Any:
+    body = parse_body(SessionCreate)
+    if len(json.dumps(body.intake_content)) > MAX_INTAKE_BYTES:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "intake_content is too large",
+            errors=[{"field": "intake_content", "message": f"at most {MAX_INTAKE_BYTES} bytes of JSON"}],
+        )
+    p = principal()
+    row = service.create_session(
+        db(),
+        account_id=p.account_id,  # type: ignore[arg-type]
+        created_by=p.user_id,
+        intake_type=body.intake_type,
+        intake=body.intake_content,
+        psa_connection_id=body.psa_connection_id,
+        psa_ticket_id=body.psa_ticket_id,
+    )
+    return jsonify(service.session_to_dict(row)), 201
+
+
+@bp.get("")
+@require(*ENGINEER_UP)
+@doc("List sessions, newest first (cursor pagination)", query=SessionList)
+def list_() -> Any:
+    q = parse_query(SessionList)
+    rows, cursor = service.list_sessions(db(), status=q.status, cursor=q.cursor, limit=q.limit)
+    return jsonify({"items": [service.session_to_dict(r) for r in rows], "next_cursor": cursor})
+
+
+@bp.get("/<uuid:session_id>")
+@require(*ENGINEER_UP)
+@doc("Get a session")
+def get(session_id: uuid.UUID) -> Any:
+    return jsonify(service.session_to_dict(service.get_session(db(), session_id)))
+
+
+@bp.post("/<uuid:session_id>/facts")
+@require(*ENGINEER_UP)
+@doc("Add a fact (bumps state_version)", body=FactCreate, status=201)
+def add_fact(session_id: uuid.UUID) -> Any:
+    body = parse_body(FactCreate)
+    session = service.get_session(db(), session_id)
+    fact, version = service.add_fact(db(), session, body.text, principal().user_id)
+    return jsonify({**service.fact_to_dict(fact), "state_version": version}), 201
+
+
+@bp.delete("/<uuid:session_id>/facts/<uuid:fact_id>")
+@require(*ENGINEER_UP)
+@doc("Delete a fact (soft; bumps state_version)")
+def delete_fact(session_id: uuid.UUID, fact_id: uuid.UUID) -> Any:
+    session = service.get_session(db(), session_id)
+    version = service.delete_fact(db(), session, fact_id)
+    return jsonify({"id": str(fact_id), "deleted": True, "state_version": version})

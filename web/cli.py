@@ -1,0 +1,150 @@
+"""Admin CLI (`flask --app web …`): accounts, users, operators, migrations, the sweeper."""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from db.engine import SYSTEM, transaction
+from db.models import Account, ApiToken, User
+from db.models.accounts import ROLES
+from shared.security.tokens import display_prefix, generate_token, hash_token
+from web.state import state
+
+
+def _emit(data: dict[str, Any], as_json: bool, human: str) -> None:
+    click.echo(json.dumps(data) if as_json else human)
+
+
+def _issue_token(db: Any, user: User) -> str:
+    token = generate_token()
+    db.add(
+        ApiToken(
+            id=uuid.uuid4(),
+            account_id=user.account_id,
+            user_id=user.id,
+            token_hash=hash_token(token),
+            prefix=display_prefix(token),
+        )
+    )
+    return token
+
+
+accounts = AppGroup("accounts", help="Tenant accounts.")
+users = AppGroup("users", help="Tenant users and their API tokens.")
+operators = AppGroup("operators", help="Platform operators (ops endpoints across tenants).")
+dbcli = AppGroup("db", help="Database schema.")
+jobs = AppGroup("jobs", help="Job maintenance.")
+
+
+@accounts.command("create")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def accounts_create(name: str, as_json: bool) -> None:
+    with transaction(state().engine, SYSTEM) as db:
+        account = Account(id=uuid.uuid4(), name=name)
+        db.add(account)
+    _emit({"account_id": str(account.id)}, as_json, f"account {account.id} created")
+
+
+@users.command("create")
+@click.option("--account-id", required=True, type=click.UUID)
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--json", "as_json", is_flag=True)
+def users_create(account_id: uuid.UUID, email: str, role: str, as_json: bool) -> None:
+    with transaction(state().engine, SYSTEM) as db:
+        if db.get(Account, account_id) is None:
+            raise click.ClickException(f"no account {account_id}")
+        user = User(id=uuid.uuid4(), account_id=account_id, email=email, role=role, is_operator=False)
+        db.add(user)
+        db.flush()
+        token = _issue_token(db, user)
+    _emit({"user_id": str(user.id), "token": token}, as_json, f"user {user.id} created; token (shown once): {token}")
+
+
+@users.command("token")
+@click.option("--user-id", required=True, type=click.UUID)
+@click.option("--json", "as_json", is_flag=True)
+def users_token(user_id: uuid.UUID, as_json: bool) -> None:
+    """Issue another token for a user (shown once)."""
+    with transaction(state().engine, SYSTEM) as db:
+        user = db.get(User, user_id)
+        if user is None:
+            raise click.ClickException(f"no user {user_id}")
+        token = _issue_token(db, user)
+    _emit({"user_id": str(user_id), "token": token}, as_json, f"token (shown once): {token}")
+
+
+@users.command("revoke-token")
+@click.argument("token_prefix")
+@click.option("--json", "as_json", is_flag=True)
+def users_revoke(token_prefix: str, as_json: bool) -> None:
+    """Revoke every token whose display prefix matches (first 10 characters)."""
+    from sqlalchemy import func, update
+
+    with transaction(state().engine, SYSTEM) as db:
+        count = db.execute(
+            update(ApiToken)
+            .where(ApiToken.prefix == token_prefix[:10], ApiToken.revoked_at.is_(None))
+            .values(revoked_at=func.now())
+        ).rowcount
+    _emit({"revoked": count}, as_json, f"{count} token(s) revoked")
+
+
+@operators.command("create")
+@click.option("--email", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def operators_create(email: str, as_json: bool) -> None:
+    with transaction(state().engine, SYSTEM) as db:
+        user = User(id=uuid.uuid4(), account_id=None, email=email, role=None, is_operator=True)
+        db.add(user)
+        db.flush()
+        token = _issue_token(db, user)
+    _emit({"user_id": str(user.id), "token": token}, as_json, f"operator {user.id} created; token (shown once): {token}")
+
+
+@dbcli.command("upgrade")
+@click.option("--revision", default="head")
+def db_upgrade(revision: str) -> None:
+    from db.migrate import upgrade
+
+    upgrade(state().settings, revision)
+    click.echo(f"database at {revision}")
+
+
+@jobs.command("sweep")
+@click.option("--loop", is_flag=True, help="keep sweeping every FLOWPILOT_SWEEP_INTERVAL_S")
+@click.option("--json", "as_json", is_flag=True)
+def jobs_sweep(loop: bool, as_json: bool) -> None:
+    from shared.jobs.sweeper import run_forever, sweep_once
+
+    st = state()
+    s = st.settings
+
+    def sweep() -> Any:
+        return sweep_once(
+            st.engine,
+            st.dispatcher,
+            st.redis,
+            st.namespace,
+            stale_after_s=s.flowpilot_stale_heartbeat_s,
+            redispatch_after_s=s.flowpilot_redispatch_after_s,
+        )
+
+    if loop:
+        click.echo(f"sweeping every {s.flowpilot_sweep_interval_s}s (Ctrl-C to stop)")
+        run_forever(s.flowpilot_sweep_interval_s, sweep)
+        return
+    report = sweep()
+    data = {"rescued": report.rescued, "failed": report.failed, "redispatched": report.redispatched}
+    _emit(data, as_json, ", ".join(f"{k}={v}" for k, v in data.items()))
+
+
+def init_app(app: Flask) -> None:
+    for group in (accounts, users, operators, dbcli, jobs):
+        app.cli.add_command(group)

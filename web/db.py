@@ -1,0 +1,79 @@
+"""The request is the unit of work: one transaction in the caller's scope, committed at the end.
+
+Jobs created during the request are dispatched only after that commit succeeds.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Flask, Response, g
+from sqlalchemy.orm import Session
+
+from db.engine import SYSTEM, open_session, tenant
+from shared.jobs.notify import publish_change
+from shared.jobs.service import JobRef
+from shared.jobs.sweeper import mark_undispatched
+from web.auth import principal
+from web.problems import problem
+from web.state import state
+
+log = logging.getLogger(__name__)
+
+
+def db() -> Session:
+    session: Session | None = g.get("db")
+    if session is None:
+        p = principal()
+        scope = SYSTEM if p.is_operator else tenant(p.account_id)  # type: ignore[arg-type]
+        session = open_session(state().engine, scope)
+        session.begin()
+        g.db = session
+        g.dispatch = []
+        g.notify = []
+    return session
+
+
+def dispatch_after_commit(*refs: JobRef) -> None:
+    """Enqueue these jobs once the request's transaction has committed (never before)."""
+    g.dispatch.extend(refs)
+
+
+def notify_after_commit(*job_ids: uuid.UUID) -> None:
+    """Wake long-polls of these jobs once the change is visible."""
+    g.notify.extend(job_ids)
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        session: Session | None = g.pop("db", None)
+        if session is None:
+            return response
+        refs: list[JobRef] = g.pop("dispatch", [])
+        notify: list[uuid.UUID] = g.pop("notify", [])
+        try:
+            if response.status_code < 400:
+                session.commit()
+            else:
+                session.rollback()
+                refs, notify = [], []
+        except Exception:
+            log.exception("commit failed")
+            session.rollback()
+            return problem(500, "internal_error", "could not save the change; nothing was written")
+        finally:
+            session.close()
+        if refs:
+            failed = state().dispatcher.send(refs)
+            mark_undispatched(state().engine, failed)
+        for job_id in notify:
+            publish_change(state().redis, state().namespace, job_id)
+        return response
+
+    @app.teardown_request
+    def _close(exc: BaseException | None) -> None:
+        session: Session | None = g.pop("db", None)
+        if session is not None:
+            session.rollback()
+            session.close()

@@ -1,0 +1,62 @@
+"""Per-process resources, created once at worker boot and disposed at shutdown."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import requests
+from sqlalchemy import Engine
+
+from db.engine import make_engine
+from shared.jobs.dispatch import Dispatcher
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: Engine
+    redis: redis.Redis
+    dispatcher: Dispatcher
+    http: requests.Session
+    heartbeat: Any = None  # workers.heartbeat.Heartbeat once the process has booted
+
+    @classmethod
+    def create(cls, settings: Settings) -> Resources:
+        return cls(
+            settings=settings,
+            engine=make_engine(settings.database_url, pool_size=8, max_overflow=8),
+            redis=redis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30),
+            dispatcher=Dispatcher.from_url(settings.redis_url, settings.flowpilot_redis_namespace),
+            http=requests.Session(),
+        )
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.flowpilot_redis_namespace
+
+    def dispose(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        self.http.close()
+        self.dispatcher.close()
+        self.redis.close()
+        self.engine.dispose()
+
+
+_current: Resources | None = None
+
+
+def install(resources: Resources | None) -> None:
+    global _current
+    _current = resources
+
+
+def current() -> Resources:
+    if _current is None:
+        raise RuntimeError("worker resources not initialised (WorkerResources middleware not booted)")
+    return _current

@@ -1,0 +1,133 @@
+"""Run one job: claim it, call its handler, record success, retry or failure, ring the next bell."""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import DBAPIError
+
+from db.engine import SYSTEM, Scope, tenant, transaction
+from db.models import Job
+from shared.errors import JobError, TransientError
+from shared.jobs.notify import publish_change
+from shared.jobs.service import JobRef
+from shared.retry_policy import next_delay, should_retry
+from workers.context import FencedOut, JobContext
+from workers.resources import Resources
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[JobContext], dict[str, Any] | None]
+
+
+def claim(res: Resources, scope: Scope, job_id: uuid.UUID, token: uuid.UUID) -> Job | None:
+    """One conditional UPDATE: a duplicate or early delivery claims nothing."""
+    with transaction(res.engine, scope) as db:
+        return db.execute(
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.status.in_(("queued", "retrying")),
+                or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= func.now()),
+            )
+            .values(
+                status="running",
+                attempts=Job.attempts + 1,
+                started_at=func.coalesce(Job.started_at, func.now()),
+                heartbeat_at=func.now(),
+                claim_token=token,
+            )
+            .returning(Job)
+        ).scalar_one_or_none()
+
+
+def _reschedule_early(res: Resources, scope: Scope, job_id: uuid.UUID) -> None:
+    """A message that arrived before next_attempt_at (clock skew) is sent again for the remainder."""
+    with transaction(res.engine, scope) as db:
+        row = db.execute(
+            select(Job, (func.extract("epoch", Job.next_attempt_at - func.now()) * 1000).label("ms")).where(
+                Job.id == job_id, Job.status.in_(("queued", "retrying")), Job.next_attempt_at > func.now()
+            )
+        ).first()
+    if row is not None:
+        res.dispatcher.send([JobRef.of(row.Job, delay_ms=max(1, int(row.ms)))])
+
+
+def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str | None) -> None:
+    job_id = uuid.UUID(job_id_s)
+    scope = tenant(account_id_s) if account_id_s else SYSTEM
+    token = uuid.uuid4()
+    job = claim(res, scope, job_id, token)
+    if job is None:
+        _reschedule_early(res, scope, job_id)
+        log.debug("job %s: nothing to claim (duplicate, early or finished)", job_id)
+        return
+    publish_change(res.redis, res.namespace, job_id)
+    ctx = JobContext(
+        resources=res,
+        job_id=job.id,
+        account_id=job.account_id,
+        kind=job.kind,
+        scope=scope,
+        claim_token=token,
+        attempt=job.attempts,
+        max_attempts=job.max_attempts,
+        payload=dict(job.payload or {}),
+        steps=dict(job.steps or {}),
+        session_id=job.session_id,
+        batch_id=job.batch_id,
+        queue=job.queue,
+    )
+    heartbeat = res.heartbeat
+    if heartbeat is not None:
+        heartbeat.add(token)
+    try:
+        result = handler(ctx)
+        if not ctx.completed:
+            with ctx.tx() as db:
+                ctx.complete(db, result or {})
+    except FencedOut:
+        log.warning("job %s: claim lost while running; leaving the row to its new owner", job_id)
+        return
+    except JobError as err:
+        _record_failure(ctx, err)
+    except DBAPIError as exc:
+        _record_failure(ctx, TransientError("database_unavailable", f"database error: {type(exc).__name__}"))
+    except Exception as exc:
+        log.exception("job %s (%s) raised", job_id, job.kind)
+        _record_failure(ctx, TransientError("internal_error", f"unexpected {type(exc).__name__}"))
+    finally:
+        if heartbeat is not None:
+            heartbeat.discard(token)
+    publish_change(res.redis, res.namespace, job_id)
+
+
+def _record_failure(ctx: JobContext, err: JobError) -> None:
+    settings = ctx.resources.settings
+    error = {"code": err.code, "message": err.message, "detail": err.detail}
+    retry = should_retry(transient=err.transient, attempts=ctx.attempt, max_attempts=ctx.max_attempts)
+    try:
+        with ctx.tx() as db:
+            if retry:
+                delay = next_delay(
+                    ctx.attempt,
+                    retry_after=getattr(err, "retry_after", None),
+                    base=settings.flowpilot_backoff_base_s,
+                    cap=settings.flowpilot_backoff_max_s,
+                )
+                due = func.now() + timedelta(seconds=delay)
+                # dispatched_at = when the delayed message is due, so the sweeper leaves it alone till then.
+                ctx._fenced(db, status="retrying", error=error, next_attempt_at=due, dispatched_at=due, claim_token=None)
+            else:
+                ctx._fenced(db, status="failed", error=error, finished_at=func.now(), claim_token=None)
+    except FencedOut:
+        return
+    log.info("job %s %s: %s (%s)", ctx.job_id, "retrying" if retry else "failed", err.code, err.message)
+    if retry:
+        ref = JobRef(ctx.job_id, ctx.account_id, ctx.kind, ctx.queue, int(delay * 1000))
+        ctx.resources.dispatcher.send([ref])
+
