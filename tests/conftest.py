@@ -5,6 +5,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,6 +226,12 @@ def operator(engine: Any) -> dict[str, str]:
 @pytest.fixture
 def worker(settings: Settings) -> Iterator[Worker]:
     """Real Dramatiq worker threads on real Redis, in this process."""
+    with _start_worker(settings) as w:
+        yield w
+
+
+@contextmanager
+def _start_worker(settings: Settings) -> Iterator[Worker]:
     import dramatiq
 
     from workers import resources as resources_mod
