@@ -291,18 +291,19 @@ fp_pg_start_private() {
     fi
     if [[ ! -f "$home/data/PG_VERSION" ]]; then
         fp_log "initdb private Postgres cluster in $home/data (superuser postgres, trust auth)"
-        fp_as_pg_user "$bindir/initdb" -D "$home/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
-            >"$home/initdb.log" 2>&1 ||
-            fp_as_pg_user "$bindir/initdb" -D "$home/data" -U postgres -A trust -E UTF8 --locale=C \
-                >"$home/initdb.log" 2>&1 || {
+        fp_as_pg_user "$bindir/initdb" -D "$home/data" -U postgres -A trust -E UTF8 --locale=C \
+            >"$home/initdb.log" 2>&1 || {
             fp_err "initdb failed; see $home/initdb.log:"
             tail -n 20 "$home/initdb.log" >&2
             return 1
         }
     fi
+    # Unix socket paths are limited to ~107 bytes; a deep checkout falls back to /tmp.
+    local sockdir="$home"
+    ((${#sockdir} > 80)) && sockdir=/tmp
     fp_log "starting private Postgres on 127.0.0.1:$FP_PG_PORT (log: $home/postgres.log)"
     if ! fp_as_pg_user "$bindir/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 30 \
-        -o "-p $FP_PG_PORT -c listen_addresses=127.0.0.1 -k $home -c synchronous_commit=off" \
+        -o "-p $FP_PG_PORT -c listen_addresses=127.0.0.1 -k '$sockdir' -c synchronous_commit=off" \
         start >/dev/null; then
         fp_err "private Postgres did not start (is port $FP_PG_PORT taken? set FLOWPILOT_PRIVATE_PG_PORT):"
         tail -n 20 "$home/postgres.log" >&2

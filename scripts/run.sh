@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# `make run`: set up the dev environment, migrate, make sure a demo tenant exists, print how to
+# use it, then run every Procfile process (web, worker, batch, clock) under honcho.
+# Ctrl-C stops them all. Private Postgres/Redis (if any were started) keep running: `make stop`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+
+# shellcheck source=scripts/dev_env.sh
+source scripts/dev_env.sh run
+
+DEMO="$ROOT/.run/demo.json"
+BASE_URL="http://127.0.0.1:$PORT"
+PY="$ROOT/.venv/bin/python"
+
+log() { printf '[run] %s\n' "$*" >&2; }
+
+# Print FIELD from the last line of stdin that is a JSON object (CLI output may carry log lines).
+json_field() {
+    "$PY" -c '
+import json, sys
+field = sys.argv[1]
+for line in reversed(sys.stdin.read().splitlines()):
+    line = line.strip()
+    if line.startswith("{"):
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if field in data:
+            print(data[field])
+            sys.exit(0)
+sys.exit(1)
+' "$1"
+}
+
+# Exit 0: the token authenticates; 3: rejected (401); anything else: could not tell.
+check_token() {
+    "$PY" - "$1" <<'PY'
+import sys
+import uuid
+
+from web import create_app
+
+app = create_app()
+with app.test_client() as client:
+    resp = client.get(f"/api/v1/jobs/{uuid.uuid4()}", headers={"Authorization": f"Bearer {sys.argv[1]}"})
+sys.exit(3 if resp.status_code == 401 else 0)
+PY
+}
+
+log "migrating the database: flask --app web db upgrade"
+if ! flask --app web db upgrade; then
+    log "ERROR: 'flask --app web db upgrade' failed (output above)"
+    exit 1
+fi
+
+account_id="" user_id="" token=""
+if [[ -s "$DEMO" ]]; then
+    account_id="$(json_field account_id <"$DEMO" || true)"
+    user_id="$(json_field user_id <"$DEMO" || true)"
+    token="$(json_field token <"$DEMO" || true)"
+    if [[ -n "$token" ]]; then
+        set +e
+        check_out="$(check_token "$token" 2>&1)"
+        rc=$?
+        set -e
+        case $rc in
+        0) log "reusing the demo account from .run/demo.json" ;;
+        3)
+            log "the token in .run/demo.json is no longer valid (database recreated?); creating a new demo account"
+            token=""
+            ;;
+        *)
+            log "WARNING: could not check the saved demo token (app error below); reusing it anyway"
+            printf '%s\n' "$check_out" | tail -n 15 >&2
+            ;;
+        esac
+    fi
+fi
+
+if [[ -z "$token" ]]; then
+    log "creating demo account \"Demo MSP\" and admin user admin@demo.local"
+    if ! out="$(flask --app web accounts create "Demo MSP" --json)" ||
+        ! account_id="$(json_field account_id <<<"$out")"; then
+        log "ERROR: 'flask --app web accounts create \"Demo MSP\" --json' failed:"
+        printf '%s\n' "${out:-}" >&2
+        exit 1
+    fi
+    if ! out="$(flask --app web users create --account-id "$account_id" --email admin@demo.local --role admin --json)" ||
+        ! user_id="$(json_field user_id <<<"$out")" || ! token="$(json_field token <<<"$out")"; then
+        log "ERROR: 'flask --app web users create' failed:"
+        printf '%s\n' "${out:-}" >&2
+        exit 1
+    fi
+    (
+        umask 077
+        "$PY" -c '
+import json, sys, time
+keys = ("account_id", "user_id", "token", "database_url")
+data = dict(zip(keys, sys.argv[1:]))
+data["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+print(json.dumps(data))
+' "$account_id" "$user_id" "$token" "$(fp_mask "$DATABASE_URL")" >"$DEMO.tmp"
+        mv "$DEMO.tmp" "$DEMO"
+    )
+fi
+chmod 600 "$DEMO"
+
+# Fail early and clearly if something else already listens on $PORT.
+if "$PY" -c 'import socket, sys; s = socket.socket(); s.settimeout(1); sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$PORT"; then
+    log "ERROR: something is already listening on 127.0.0.1:$PORT; stop it or run: PORT=8001 make run"
+    exit 1
+fi
+
+auth="-H 'Authorization: Bearer $token'"
+cat <<EOF
+
+================================================================================
+ FlowPilot dev stack -> $BASE_URL   (Ctrl-C stops web, worker, batch and clock)
+   Postgres: $(fp_mask "$DATABASE_URL")
+   Redis:    $(fp_mask "$REDIS_URL")  namespace "$FLOWPILOT_REDIS_NAMESPACE"
+   LLM:      $([[ -n "${ANTHROPIC_API_KEY:-}" ]] && echo "Anthropic API" || echo "offline generator (ANTHROPIC_API_KEY unset)")
+ Demo account "Demo MSP": $account_id
+ Admin admin@demo.local:  $user_id
+ Admin token:             $token
+   (kept in .run/demo.json; private Postgres/Redis, if started, stop with: make stop)
+================================================================================
+
+# 1) submit a system.echo job (prints the 202 response, keeps the job id in \$JOB_ID)
+JOB_ID=\$(curl -s -X POST $BASE_URL/api/v1/jobs $auth -H 'Content-Type: application/json' -d '{"kind": "system.echo", "payload": {"hello": "world"}}' | tee /dev/stderr | python3 -c 'import json, sys; print(json.load(sys.stdin)["job"]["id"])'); echo; echo "JOB_ID=\$JOB_ID"
+
+# 2) long-poll the job until it changes (up to 10 s)
+curl -s "$BASE_URL/api/v1/jobs/\$JOB_ID?wait=10" $auth; echo
+
+# 3) start an AI troubleshooting session
+curl -s -X POST $BASE_URL/api/v1/ai-sessions $auth -H 'Content-Type: application/json' -d '{"intake_type": "free_text", "intake_content": {"problem": "Outlook keeps asking for a password"}}'; echo
+
+EOF
+
+log "starting honcho (Procfile: web, worker, batch, clock)"
+exec honcho start -f "$ROOT/Procfile" -d "$ROOT"

@@ -1,0 +1,47 @@
+"""Admin CLI: the JSON shapes API.md promises, and tokens that work (and are stored hashed)."""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from db.engine import SYSTEM, transaction
+from db.models import ApiToken
+
+
+def run(app, *args):
+    result = app.test_cli_runner().invoke(args=list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_accounts_users_operators(app, client, engine):
+    account = json.loads(run(app, "accounts", "create", "Cli MSP", "--json"))
+    user = json.loads(
+        run(app, "users", "create", "--account-id", account["account_id"], "--email", "a@b.c", "--role", "engineer", "--json")
+    )
+    assert user["token"].startswith("fp_")
+    resp = client.get("/api/v1/ai-sessions", headers={"Authorization": f"Bearer {user['token']}"})
+    assert resp.status_code == 200
+    op = json.loads(run(app, "operators", "create", "--email", "ops@b.c", "--json"))
+    resp = client.post("/api/v1/jobs", json={"kind": "system.echo"}, headers={"Authorization": f"Bearer {op['token']}"})
+    assert resp.status_code == 202
+    with transaction(engine, SYSTEM) as db:
+        hashes = db.execute(select(ApiToken.token_hash)).scalars().all()
+    assert user["token"] not in hashes and len(hashes) == 2
+    revoked = json.loads(run(app, "users", "revoke-token", user["token"][:10], "--json"))
+    assert revoked == {"revoked": 1}
+    assert client.get("/api/v1/ai-sessions", headers={"Authorization": f"Bearer {user['token']}"}).status_code == 401
+
+
+def test_users_create_rejects_unknown_account_and_role(app):
+    runner = app.test_cli_runner()
+    bad = runner.invoke(args=["users", "create", "--account-id", "00000000-0000-0000-0000-000000000000", "--email", "x@y.z", "--role", "admin"])
+    assert bad.exit_code != 0 and "no account" in bad.output
+    bad = runner.invoke(args=["users", "create", "--account-id", "00000000-0000-0000-0000-000000000000", "--email", "x@y.z", "--role", "god"])
+    assert bad.exit_code != 0
+
+
+def test_jobs_sweep_and_db_upgrade(app):
+    assert json.loads(run(app, "jobs", "sweep", "--json")) == {"rescued": 0, "failed": 0, "redispatched": 0}
+    assert "head" in run(app, "db", "upgrade")

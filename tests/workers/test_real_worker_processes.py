@@ -1,0 +1,81 @@
+"""Real `dramatiq workers.main` processes: a SIGKILLed worker loses nothing."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from db.engine import SYSTEM, transaction
+from db.models import Job
+from shared.jobs.sweeper import sweep_once
+from tests.helpers import wait_job
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@contextmanager
+def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dramatiq", "workers.main", "--processes", "1", "--threads", "2", "--queues", "interactive"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def test_sigkilled_worker_mid_job_is_recovered_by_sweeper(app, settings, settings_env, client, tenant, engine):
+    resp = client.post("/api/v1/jobs", json={"kind": "system.echo", "delay_ms": 4000, "payload": {"k": 1}}, headers=tenant.h())
+    job_id = resp.get_json()["job"]["id"]
+    with worker_process(settings_env) as proc:
+        wait_job(client, tenant.h(), job_id, until=("running",), timeout=30)
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole worker (parent and forked child), no goodbye
+        proc.wait()
+    time.sleep(settings.flowpilot_stale_heartbeat_s + 0.5)
+    st = app.extensions["flowpilot"]
+    report = sweep_once(
+        st.engine, st.dispatcher, st.redis, st.namespace,
+        stale_after_s=settings.flowpilot_stale_heartbeat_s, redispatch_after_s=settings.flowpilot_redispatch_after_s,
+    )
+    assert report.rescued == 1
+    rescued = client.get(f"/api/v1/jobs/{job_id}", headers=tenant.h()).get_json()
+    assert rescued["status"] == "retrying" and rescued["error"]["code"] == "worker_lost"
+    with worker_process(settings_env):
+        done = wait_job(client, tenant.h(), job_id, timeout=30)
+    assert done["status"] == "succeeded" and done["attempts"] == 2 and done["result"]["echo"] == {"k": 1}
+    with transaction(engine, SYSTEM) as db:
+        assert db.get(Job, uuid.UUID(job_id)).claim_token is None
+
+
+def test_real_worker_heartbeats_long_jobs(settings, settings_env, client, tenant, engine):
+    resp = client.post("/api/v1/jobs", json={"kind": "system.echo", "delay_ms": 2500}, headers=tenant.h())
+    job_id = uuid.UUID(resp.get_json()["job"]["id"])
+    with worker_process(settings_env):
+        wait_job(client, tenant.h(), str(job_id), until=("running",), timeout=30)
+        with transaction(engine, SYSTEM) as db:
+            first = db.get(Job, job_id).heartbeat_at
+        time.sleep(1.5)
+        with transaction(engine, SYSTEM) as db:
+            later = db.get(Job, job_id).heartbeat_at
+        assert later > first
+        assert wait_job(client, tenant.h(), str(job_id), timeout=30)["status"] == "succeeded"
