@@ -8,6 +8,7 @@
 #   source scripts/dev_env.sh --lib    # define the fp_* functions, do nothing else
 #   bash scripts/dev_env.sh [run]      # set everything up and print the resulting exports
 #   bash scripts/dev_env.sh stop       # stop the private Postgres/Redis under .run/
+#   bash scripts/dev_env.sh clean      # stop them and delete .run/ (private data, demo token, key)
 #   bash scripts/dev_env.sh status     # show what is running
 #
 # Service selection for "run" (first that works wins):
@@ -74,18 +75,20 @@ fp_ensure_venv() {
         rm -f "$stamp"
     fi
     if [[ ! -f "$stamp" || "$FP_ROOT/setup.cfg" -nt "$stamp" || "$FP_ROOT/pyproject.toml" -nt "$stamp" ]]; then
-        fp_log "installing the project into .venv (pip install -e '.[test]')"
+        fp_log "installing the project into .venv (pip install -e '.[test]'; log: .venv/pip-install.log)"
         (
             cd "$FP_ROOT" || exit 1
             export PIP_DISABLE_PIP_VERSION_CHECK=1
-            if ! "$FP_VENV/bin/python" -m pip install -q -e '.[test]'; then
+            # setuptools is chatty even with -q; keep its output in a log, show it on failure.
+            if ! "$FP_VENV/bin/python" -m pip install -q -e '.[test]' >"$FP_VENV/pip-install.log" 2>&1; then
                 # Offline machines cannot fetch the isolated build backend; reuse the venv's own.
                 fp_log "retrying without build isolation"
-                "$FP_VENV/bin/python" -m pip install -q setuptools wheel >/dev/null 2>&1 || true
-                "$FP_VENV/bin/python" -m pip install -q --no-build-isolation -e '.[test]'
+                "$FP_VENV/bin/python" -m pip install -q setuptools wheel >>"$FP_VENV/pip-install.log" 2>&1 || true
+                "$FP_VENV/bin/python" -m pip install -q --no-build-isolation -e '.[test]' >>"$FP_VENV/pip-install.log" 2>&1
             fi
         ) || {
-            fp_err "pip install -e '.[test]' failed"
+            fp_err "pip install -e '.[test]' failed; last lines of .venv/pip-install.log:"
+            tail -n 30 "$FP_VENV/pip-install.log" >&2
             return 1
         }
         touch "$stamp"
@@ -512,6 +515,19 @@ fp_stop() {
     return $rc
 }
 
+# Stop the private services and delete .run/ (private cluster, demo token, secret key).
+fp_clean() {
+    fp_stop || return 1
+    local home
+    home="$(fp_pg_home)"
+    if [[ "$home" != "$FP_RUN"/* && -f "$home/data/PG_VERSION" ]]; then
+        fp_log "removing $home"
+        rm -rf "$home"
+    fi
+    fp_log "removing .run/"
+    rm -rf "$FP_RUN"
+}
+
 fp_status() {
     local home
     home="$(fp_pg_home)"
@@ -560,9 +576,10 @@ else
     test) fp_test_env && fp_print_exports ;;
     install) fp_ensure_venv ;;
     stop) fp_stop ;;
+    clean) fp_clean ;;
     status) fp_status ;;
     *)
-        echo "usage: bash scripts/dev_env.sh [run|test|install|stop|status]" >&2
+        echo "usage: bash scripts/dev_env.sh [run|test|install|stop|clean|status]" >&2
         exit 2
         ;;
     esac

@@ -88,11 +88,14 @@ def users_revoke(token_prefix: str, as_json: bool) -> None:
     from sqlalchemy import func, update
 
     with transaction(state().engine, SYSTEM) as db:
-        count = db.execute(
-            update(ApiToken)
-            .where(ApiToken.prefix == token_prefix[:10], ApiToken.revoked_at.is_(None))
-            .values(revoked_at=func.now())
-        ).rowcount
+        count = len(
+            db.execute(
+                update(ApiToken)
+                .where(ApiToken.prefix == token_prefix[:10], ApiToken.revoked_at.is_(None))
+                .values(revoked_at=func.now())
+                .returning(ApiToken.id)
+            ).all()
+        )
     _emit({"revoked": count}, as_json, f"{count} token(s) revoked")
 
 

@@ -8,7 +8,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware, ShutdownNotifications, TimeLimit
 
-from shared.jobs.kinds import QUEUES
+from shared.jobs.kinds import QUEUES, spec_for
 from shared.settings import Settings
 from workers import resources as resources_mod
 from workers.handlers import HANDLERS
@@ -66,11 +66,9 @@ def build_broker(settings: Settings, *, with_resources: bool = True) -> RedisBro
 def register_actors(broker: dramatiq.Broker) -> None:
     """One actor per job kind, named for it; each claims and runs through the same runner."""
     for kind, handler in HANDLERS.items():
-        from shared.jobs.kinds import spec_for
-
-        broker_actor = _make_actor_fn(handler)
-        broker_actor.__name__ = kind.replace(".", "_")
-        dramatiq.actor(broker_actor, broker=broker, actor_name=kind, queue_name=spec_for(kind).queue)
+        fn = _make_actor_fn(handler)
+        fn.__name__ = kind.replace(".", "_")
+        dramatiq.actor(actor_name=kind, queue_name=spec_for(kind).queue, broker=broker)(fn)
 
 
 def _make_actor_fn(handler: Handler) -> Any:

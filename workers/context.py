@@ -47,8 +47,9 @@ class JobContext:
             update(Job)
             .where(Job.id == self.job_id, Job.claim_token == self.claim_token, Job.status == "running")
             .values(**values)
-        ).rowcount
-        if done != 1:
+            .returning(Job.id)
+        ).scalar_one_or_none()
+        if done is None:
             raise FencedOut(str(self.job_id))
 
     def record_step(self, name: str, data: dict[str, Any], db: Session | None = None) -> None:

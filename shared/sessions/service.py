@@ -102,8 +102,9 @@ def delete_fact(db: Session, session: AiSession, fact_id: uuid.UUID) -> int:
         update(SessionFact)
         .where(SessionFact.id == fact_id, SessionFact.session_id == session.id, SessionFact.deleted_at.is_(None))
         .values(deleted_at=func.now())
-    ).rowcount
-    if not deleted:
+        .returning(SessionFact.id)
+    ).scalar_one_or_none()
+    if deleted is None:
         raise not_found("fact", "fact_not_found")
     return bump_state_version(db, session.id)
 

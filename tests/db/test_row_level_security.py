@@ -7,7 +7,8 @@ import psycopg2
 from sqlalchemy import func, select, text
 
 from db.base import TENANT_TABLES
-from db.engine import SYSTEM, open_session, tenant as tenant_scope, transaction
+from db.engine import SYSTEM, open_session, transaction
+from db.engine import tenant as tenant_scope
 from db.models import AiSession
 
 

@@ -19,8 +19,8 @@ from web.auth import ADMIN_UP, L1_UP, principal, require
 from web.db import db, dispatch_after_commit, notify_after_commit
 from web.idempotency import replay_or_create
 from web.openapi import doc
-from web.validation import Strict, parse_body, parse_query
 from web.state import state
+from web.validation import Strict, parse_body, parse_query
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
