@@ -34,6 +34,7 @@ class JobContext:
     session_id: uuid.UUID | None
     batch_id: uuid.UUID | None
     queue: str
+    created_by: uuid.UUID | None = None
     completed: bool = field(default=False)
 
     @contextmanager

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from db.engine import make_engine
 from shared.jobs.dispatch import Dispatcher
+from shared.llm.factory import build_generator
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ class Resources:
     redis: redis.Redis
     dispatcher: Dispatcher
     http: requests.Session
+    generator: Any = None  # shared.llm.generator.Generator, built at boot
     heartbeat: Any = None  # workers.heartbeat.Heartbeat once the process has booted
 
     @classmethod
@@ -33,6 +35,7 @@ class Resources:
             redis=redis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30),
             dispatcher=Dispatcher.from_url(settings.redis_url, settings.flowpilot_redis_namespace),
             http=requests.Session(),
+            generator=build_generator(settings),
         )
 
     @property

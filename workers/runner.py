@@ -81,6 +81,7 @@ def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str |
         session_id=job.session_id,
         batch_id=job.batch_id,
         queue=job.queue,
+        created_by=job.created_by,
     )
     heartbeat = res.heartbeat
     if heartbeat is not None:

@@ -16,6 +16,7 @@ class KindSpec:
 
 KINDS: dict[str, KindSpec] = {
     "system.echo": KindSpec(max_attempts=5),
+    "template.extract": KindSpec(max_attempts=5),
 }
 
 

@@ -1,0 +1,85 @@
+"""What a preview is written from: one consistent read of the session, its live facts and active fix."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from shared.errors import PermanentError
+from shared.sessions.fixes import active_fix
+from shared.sessions.service import live_facts
+
+
+@dataclass(frozen=True)
+class FixView:
+    title: str
+    description: str
+    status: str  # proposed | applied_success | applied_failed | applied_partial | applied_pending | dismissed
+    user_decision: str | None
+    applied_at: datetime | None
+    verified_at: datetime | None
+    partial_notes: str | None
+    pending_reason: str | None
+    failure_reason: str | None
+    script: str | None  # the engineer's edited script, else the AI draft
+
+
+@dataclass(frozen=True)
+class PreviewBundle:
+    session_id: uuid.UUID
+    state_version: int
+    session_status: str
+    intake: dict[str, Any]
+    psa_ticket_id: str | None
+    facts: list[str] = field(default_factory=list)
+    fix: FixView | None = None
+
+    @property
+    def problem(self) -> str:
+        for key in ("problem", "summary", "description", "text", "title"):
+            value = self.intake.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        return "the reported issue"
+
+    def as_prompt_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["session_id"] = str(self.session_id)
+        return data
+
+
+def load_bundle(db: Session, session_id: uuid.UUID) -> PreviewBundle:
+    """Call inside a REPEATABLE READ transaction so every row comes from one snapshot."""
+    from shared.sessions.service import get_session
+
+    try:
+        session = get_session(db, session_id)
+    except Exception:
+        raise PermanentError("session_not_found", "the session no longer exists") from None
+    fix = active_fix(db, session_id)
+    fix_view = None
+    if fix is not None:
+        fix_view = FixView(
+            title=fix.title,
+            description=fix.description,
+            status=fix.status,
+            user_decision=fix.user_decision,
+            applied_at=fix.applied_at,
+            verified_at=fix.verified_at,
+            partial_notes=fix.partial_notes,
+            pending_reason=fix.pending_reason,
+            failure_reason=fix.failure_reason,
+            script=(fix.edited_script or fix.ai_drafted_script),
+        )
+    return PreviewBundle(
+        session_id=session.id,
+        state_version=session.state_version,
+        session_status=session.status,
+        intake=dict(session.intake or {}),
+        psa_ticket_id=session.psa_ticket_id,
+        facts=[f.text for f in live_facts(db, session_id)],
+        fix=fix_view,
+    )

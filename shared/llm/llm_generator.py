@@ -1,0 +1,89 @@
+"""The LLM-backed generator: prompts carry the outcome rules; our code renders the returned sections."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from shared.errors import PermanentError
+from shared.llm.bundle import PreviewBundle
+from shared.llm.generator import Draft
+from shared.llm.outcome_rules import SYSTEM_RULES
+from shared.llm.sections import SECTIONS, PreviewKind, json_schema, render
+from shared.llm.structured import StructuredClient
+from shared.llm.template_heuristics import TemplateProposal
+
+MAX_TOKENS = {"resolution_note": 1500, "escalation_package": 2500, "template": 3000}
+_TASK = {
+    "resolution_note": "Write the customer-facing resolution note for this ticket.",
+    "escalation_package": "Write the internal escalation package for the next engineer.",
+}
+TEMPLATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "templated_body": {"type": "string"},
+        "parameters": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "description": {"type": "string"},
+                    "default": {"type": "string"},
+                },
+                "required": ["name", "kind", "description", "default"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["templated_body", "parameters"],
+    "additionalProperties": False,
+}
+_PARAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class LlmGenerator:
+    def __init__(self, client: StructuredClient, name: str = "anthropic") -> None:
+        self.client = client
+        self.name = name
+
+    def draft(self, kind: PreviewKind, bundle: PreviewBundle) -> Draft:
+        fields = ", ".join(f"{key} ({heading})" for key, heading in SECTIONS[kind])
+        user = (
+            f"{_TASK[kind]}\nFill these fields: {fields}.\n\nSession data (JSON):\n"
+            + json.dumps(bundle.as_prompt_dict(), default=str, indent=1)
+        )
+        result = self.client.call(system=SYSTEM_RULES, user=user, schema=json_schema(kind), max_tokens=MAX_TOKENS[kind])
+        sections = {key: str(result.data.get(key, "")) for key, _ in SECTIONS[kind]}
+        return Draft(
+            kind=kind,
+            sections=sections,
+            markdown=render(kind, sections),
+            generator=self.name,
+            model=result.model,
+            usage=dict(result.usage),
+        )
+
+    def extract_template(self, script: str, facts: list[str]) -> TemplateProposal:
+        user = (
+            "Turn this one-off script into a reusable template. Replace session-specific values (host names, "
+            "IP addresses, user names, paths, GUIDs) with {{parameter_name}} placeholders (snake_case) and "
+            "list each parameter with its original value as default.\n\nSession facts:\n"
+            + "\n".join(f"- {f}" for f in facts)
+            + f"\n\nScript:\n```\n{script}\n```"
+        )
+        result = self.client.call(system="You are a careful scripting assistant.", user=user,
+                                  schema=TEMPLATE_SCHEMA, max_tokens=MAX_TOKENS["template"])
+        params = [p for p in result.data.get("parameters", []) if isinstance(p, dict)]
+        body = result.data.get("templated_body")
+        if not isinstance(body, str) or not body.strip():
+            raise PermanentError("llm_invalid_output", "the model returned no templated body")
+        clean = []
+        for p in params:
+            name = str(p.get("name", ""))
+            if not _PARAM_NAME.match(name):
+                continue
+            clean.append({"name": name, "kind": str(p.get("kind", "value")),
+                          "description": str(p.get("description", ""))[:500], "default": str(p.get("default", ""))})
+        return TemplateProposal(templated_body=body, parameters=clean)
