@@ -66,14 +66,18 @@ def _apply_scope(session: Session, transaction: SessionTransaction, connection: 
         connection.execute(_SET_TENANT, {"account_id": str(scope.account_id)})
 
 
-def open_session(engine: Engine, scope: Scope | None) -> Session:
-    return Session(bind=engine, expire_on_commit=False, info={"scope": scope})
+def open_session(engine: Engine, scope: Scope | None, isolation: str | None = None) -> Session:
+    bind = engine.execution_options(isolation_level=isolation) if isolation else engine
+    return Session(bind=bind, expire_on_commit=False, info={"scope": scope})
 
 
 @contextmanager
-def transaction(engine: Engine, scope: Scope | None) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on error. The caller is the boundary."""
-    session = open_session(engine, scope)
+def transaction(engine: Engine, scope: Scope | None, *, isolation: str | None = None) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on error. The caller is the boundary.
+
+    `isolation="REPEATABLE READ"` gives every statement the same snapshot (consistent multi-row reads).
+    """
+    session = open_session(engine, scope, isolation)
     try:
         with session.begin():
             yield session

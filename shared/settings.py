@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     flowpilot_llm_timeout_s: float = 60.0
     # SDK-level retries stay tiny: real backoff happens at the job level, visible to pollers.
     flowpilot_llm_sdk_retries: int = 0
+    # Concurrent LLM calls across all workers, and per tenant (so one batch can't take every slot).
+    flowpilot_llm_max_concurrency: int = 8
+    flowpilot_llm_tenant_concurrency: int = 4
     flowpilot_cw_client_id: str | None = None
     flowpilot_psa_allowed_hosts: str = ""
 

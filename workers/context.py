@@ -38,9 +38,9 @@ class JobContext:
     completed: bool = field(default=False)
 
     @contextmanager
-    def tx(self) -> Iterator[Session]:
+    def tx(self, isolation: str | None = None) -> Iterator[Session]:
         """A transaction in this job's tenant scope (the job boundary owns the commit)."""
-        with transaction(self.resources.engine, self.scope) as db:
+        with transaction(self.resources.engine, self.scope, isolation=isolation) as db:
             yield db
 
     def _fenced(self, db: Session, **values: Any) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from db.engine import make_engine
 from shared.jobs.dispatch import Dispatcher
+from shared.llm.capacity import LlmCapacity
 from shared.llm.factory import build_generator
 from shared.settings import Settings
 
@@ -25,11 +26,12 @@ class Resources:
     dispatcher: Dispatcher
     http: requests.Session
     generator: Any = None  # shared.llm.generator.Generator, built at boot
+    llm_capacity: Any = None  # shared.llm.capacity.LlmCapacity
     heartbeat: Any = None  # workers.heartbeat.Heartbeat once the process has booted
 
     @classmethod
     def create(cls, settings: Settings) -> Resources:
-        return cls(
+        res = cls(
             settings=settings,
             engine=make_engine(settings.database_url, pool_size=8, max_overflow=8),
             redis=redis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30),
@@ -37,6 +39,13 @@ class Resources:
             http=requests.Session(),
             generator=build_generator(settings),
         )
+        res.llm_capacity = LlmCapacity(
+            res.redis,
+            settings.flowpilot_redis_namespace,
+            global_limit=settings.flowpilot_llm_max_concurrency,
+            tenant_limit=settings.flowpilot_llm_tenant_concurrency,
+        )
+        return res
 
     @property
     def namespace(self) -> str:

@@ -17,6 +17,8 @@ class KindSpec:
 KINDS: dict[str, KindSpec] = {
     "system.echo": KindSpec(max_attempts=5),
     "template.extract": KindSpec(max_attempts=5),
+    "preview.resolution_note": KindSpec(max_attempts=6),
+    "preview.escalation_package": KindSpec(max_attempts=6),
 }
 
 
