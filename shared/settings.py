@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     flowpilot_llm_tenant_concurrency: int = 4
     flowpilot_cw_client_id: str | None = None
     flowpilot_psa_allowed_hosts: str = ""
+    flowpilot_psa_timeout_s: float = 20.0
 
     # Namespace for every Redis key we own (Dramatiq queues, pub/sub, caches):
     # lets tests and several deployments share one Redis without touching each other.

@@ -14,7 +14,7 @@ from shared.settings import Settings, get_settings
 def create_app(settings: Settings | None = None) -> Flask:
     from web import cli, db, openapi, problems
     from web import state as state_mod
-    from web.blueprints import fixes, jobs, previews, sessions, tenant
+    from web.blueprints import fixes, jobs, previews, sessions, tenant, writeback
 
     settings = settings or get_settings()
     configure_logging(settings.flowpilot_log_level)
@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     state_mod.init_app(app, state_mod.build_state(settings))
     problems.init_app(app)
     db.init_app(app)
-    for blueprint in (jobs.bp, sessions.bp, fixes.bp, previews.bp, tenant.bp, openapi.bp):
+    for blueprint in (jobs.bp, sessions.bp, fixes.bp, previews.bp, writeback.bp, tenant.bp, openapi.bp):
         app.register_blueprint(blueprint)
     cli.init_app(app)
 

@@ -13,6 +13,7 @@ from db.engine import make_engine
 from shared.jobs.dispatch import Dispatcher
 from shared.llm.capacity import LlmCapacity
 from shared.llm.factory import build_generator
+from shared.security.crypto import CredentialCipher
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class Resources:
     dispatcher: Dispatcher
     http: requests.Session
     generator: Any = None  # shared.llm.generator.Generator, built at boot
+    cipher: Any = None  # shared.security.crypto.CredentialCipher (None without FLOWPILOT_SECRET_KEYS)
     llm_capacity: Any = None  # shared.llm.capacity.LlmCapacity
     heartbeat: Any = None  # workers.heartbeat.Heartbeat once the process has booted
 
@@ -38,6 +40,7 @@ class Resources:
             dispatcher=Dispatcher.from_url(settings.redis_url, settings.flowpilot_redis_namespace),
             http=requests.Session(),
             generator=build_generator(settings),
+            cipher=CredentialCipher(settings.secret_keys) if settings.secret_keys else None,
         )
         res.llm_capacity = LlmCapacity(
             res.redis,

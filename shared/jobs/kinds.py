@@ -19,6 +19,8 @@ KINDS: dict[str, KindSpec] = {
     "template.extract": KindSpec(max_attempts=5),
     "preview.resolution_note": KindSpec(max_attempts=6),
     "preview.escalation_package": KindSpec(max_attempts=6),
+    "writeback.resolution_note": KindSpec(max_attempts=8),
+    "writeback.escalation_package": KindSpec(max_attempts=8),
 }
 
 

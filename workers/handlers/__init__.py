@@ -1,7 +1,7 @@
 """Job handlers by kind. The actor name of each is its kind (`domain.verb`)."""
 from __future__ import annotations
 
-from workers.handlers import previews, system, templates
+from workers.handlers import previews, system, templates, writeback
 from workers.runner import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -9,4 +9,6 @@ HANDLERS: dict[str, Handler] = {
     "template.extract": templates.extract,
     "preview.resolution_note": previews.resolution_note,
     "preview.escalation_package": previews.escalation_package,
+    "writeback.resolution_note": writeback.run,
+    "writeback.escalation_package": writeback.run,
 }

@@ -1,0 +1,81 @@
+"""Writeback commands: state rules at request time and the one-in-flight-per-session job."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import AiSession, Job
+from shared.errors import ApiError
+from shared.jobs.service import create_job
+
+KIND = {"resolution_note": "writeback.resolution_note", "escalation_package": "writeback.escalation_package"}
+# The seed's rules: resolve from anything not already resolved; escalate from anything not escalated
+# (and not mid-request: requesting_escalation goes through the escalate path of the L1 hand-off).
+ALLOWED_FROM = {
+    "resolution_note": frozenset({"active", "paused", "requesting_escalation", "escalated"}),
+    "escalation_package": frozenset({"active", "paused", "resolved"}),
+}
+
+
+def state_conflict(detail: str, **extra: Any) -> ApiError:
+    return ApiError(409, "session_state_conflict", detail, extra=extra or None)
+
+
+def check_state(session: AiSession, kind: str) -> None:
+    if session.status not in ALLOWED_FROM[kind]:
+        raise state_conflict(f"session is {session.status}; cannot post the {kind.replace('_', ' ')}")
+
+
+def summary_line(markdown: str, given: str | None) -> str:
+    if given and given.strip():
+        return given.strip()[:500]
+    for line in markdown.strip().splitlines():
+        text = line.strip().lstrip("#").strip()
+        if text:
+            return text[:500]
+    return ""
+
+
+def request_writeback(
+    db: Session,
+    session: AiSession,
+    kind: str,
+    *,
+    markdown: str,
+    summary: str | None,
+    user_id: uuid.UUID,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> Job:
+    """Lock the session, enforce the state rules, and create the job (409 while another is in flight)."""
+    check_state(session, kind)
+    blocked = db.execute(
+        select(Job.id)
+        .where(Job.session_id == session.id, Job.kind == KIND[kind], Job.status == "failed",
+               Job.steps.has_key("note_posted"))
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if blocked is not None:
+        # Its note is already on the ticket: a new job would post it twice. Retrying resumes after it.
+        raise state_conflict(
+            f"writeback job {blocked} already posted this note and then failed; retry it with POST /api/v1/jobs/{blocked}/retry",
+            job_id=str(blocked),
+        )
+    job, created = create_job(
+        db,
+        account_id=session.account_id,
+        kind=KIND[kind],
+        payload={"kind": kind, "markdown": markdown.strip(), "summary": summary_line(markdown, summary)},
+        created_by=user_id,
+        session_id=session.id,
+        dedupe_key=f"writeback:{session.id}",
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
+    if not created:
+        raise state_conflict(f"writeback job {job.id} is already in flight for this session", job_id=str(job.id))
+    return job
