@@ -240,11 +240,12 @@ fp_as_pg_user() {
     if [[ $EUID -ne 0 ]]; then
         "$@"
     elif command -v runuser >/dev/null 2>&1; then
-        runuser -u postgres -- "$@"
+        # cd /: the checkout may not be readable by postgres (all paths here are absolute).
+        (cd / && runuser -u postgres -- "$@")
     else
         local q
         printf -v q '%q ' "$@"
-        su postgres -s /bin/sh -c "$q"
+        (cd / && su postgres -s /bin/sh -c "$q")
     fi
 }
 
