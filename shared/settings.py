@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     flowpilot_secret_keys: str = ""
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
-    flowpilot_llm_model: str = "claude-sonnet-4-5"
+    flowpilot_llm_model: str = "claude-sonnet-5"
     flowpilot_llm_timeout_s: float = 60.0
     # SDK-level retries stay tiny: real backoff happens at the job level, visible to pollers.
     flowpilot_llm_sdk_retries: int = 0

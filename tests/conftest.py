@@ -252,3 +252,26 @@ def _start_worker(settings: Settings) -> Iterator[Worker]:
     broker.close()
     resources_mod.install(None)
     res.dispose()
+
+
+@pytest.fixture
+def anthropic_stub() -> Iterator[Any]:
+    from tests.fakes.anthropic_stub import AnthropicStub
+
+    with AnthropicStub() as stub:
+        yield stub
+
+
+@pytest.fixture
+def llm_settings(settings: Settings, anthropic_stub: Any) -> Settings:
+    """Settings whose generator is the real Anthropic SDK talking to the local stub."""
+    return settings.model_copy(
+        update={"anthropic_api_key": anthropic_stub.api_key, "anthropic_base_url": anthropic_stub.base_url,
+                "flowpilot_llm_timeout_s": 5.0}
+    )
+
+
+@pytest.fixture
+def llm_worker(llm_settings: Settings) -> Iterator[Worker]:
+    with _start_worker(llm_settings) as w:
+        yield w

@@ -1,8 +1,6 @@
 """Pick the generator for this deployment: Anthropic when ANTHROPIC_API_KEY is set, else offline."""
 from __future__ import annotations
 
-import os
-
 from shared.llm.generator import Generator
 from shared.llm.offline import OfflineGenerator
 from shared.settings import Settings
@@ -17,7 +15,7 @@ def build_generator(settings: Settings) -> Generator:
     client = AnthropicStructuredClient(
         settings.anthropic_api_key,
         settings.flowpilot_llm_model,
-        base_url=os.environ.get("ANTHROPIC_BASE_URL") or settings.anthropic_base_url,
+        base_url=settings.anthropic_base_url,  # ANTHROPIC_BASE_URL, read by settings and the SDK
         timeout_s=settings.flowpilot_llm_timeout_s,
         max_retries=settings.flowpilot_llm_sdk_retries,
     )
