@@ -275,3 +275,23 @@ def llm_settings(settings: Settings, anthropic_stub: Any) -> Settings:
 def llm_worker(llm_settings: Settings) -> Iterator[Worker]:
     with _start_worker(llm_settings) as w:
         yield w
+
+
+@pytest.fixture
+def cw_sim() -> Iterator[Any]:
+    from tests.fakes.cw_simulator import CwSimulator
+
+    with CwSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def psa_settings(settings: Settings) -> Settings:
+    """Short PSA timeouts so the lost-response faults resolve quickly."""
+    return settings.model_copy(update={"flowpilot_psa_timeout_s": 1.0})
+
+
+@pytest.fixture
+def psa_worker(psa_settings: Settings) -> Iterator[Worker]:
+    with _start_worker(psa_settings) as w:
+        yield w

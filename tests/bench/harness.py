@@ -24,7 +24,18 @@ from werkzeug.serving import make_server
 from db.engine import SYSTEM, transaction
 from db.migrate import upgrade
 from shared.settings import Settings
-from tests.conftest import ADMIN_URL, APP_ROLE, OWNER_ROLE, REDIS_URL, Tenant, _admin_exec, _ensure_role, _make_user, _start_worker, _url_for
+from tests.conftest import (
+    ADMIN_URL,
+    APP_ROLE,
+    OWNER_ROLE,
+    REDIS_URL,
+    Tenant,
+    _admin_exec,
+    _ensure_role,
+    _make_user,
+    _start_worker,
+    _url_for,
+)
 
 
 @dataclass

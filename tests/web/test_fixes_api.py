@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from db.engine import SYSTEM, tenant as tenant_scope, transaction
+from db.engine import SYSTEM, transaction
+from db.engine import tenant as tenant_scope
 from db.models import DraftTemplate, SessionSuggestedFix
 from tests.helpers import wait_job
 

@@ -1,0 +1,349 @@
+"""ConnectWise Manage REST client (the wire format is in /work/shared/CONNECTWISE.md).
+
+One send path so every request gets the SSRF check, a (connect, read) timeout, no redirects and
+the same error mapping. Reads retry a little in-call (tenacity); writes are sent exactly once,
+because a POST that reached the server and is sent again creates a second note.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from shared.errors import JobError, PermanentError, TransientError
+from shared.psa.base import ClientOptions, Note, PostedNote, PsaCredentials, Ticket
+from shared.psa.connectwise_errors import REQUEST_ID_HEADER, classify_exception, classify_response, header
+from shared.retry_policy import next_delay
+from shared.security.url_guard import UnsafeUrlError, check_connect_target
+
+log = logging.getLogger(__name__)
+
+API_ROOT = "apis/3.0/"
+TICKET_FIELDS = "id,summary,status,board,closedFlag,_info"
+_CODEBASE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}/")
+_TICKET_ID_RE = re.compile(r"[0-9]{1,18}")
+_RETRY_BASE_S = 0.2
+
+# Codebase per (site, company), shared by every client in the process: discovery is one extra
+# round trip we only pay again when a 404 suggests the site was upgraded.
+_codebases: dict[tuple[str, str], str] = {}
+_codebases_lock = threading.Lock()
+
+
+def clear_codebase_cache() -> None:
+    """Forget discovered codebases (tests; an operator forcing rediscovery)."""
+    with _codebases_lock:
+        _codebases.clear()
+
+
+class _CwAuth(requests.auth.AuthBase):
+    """Adds the Basic header at send time, so it sits in no object we log or raise.
+
+    Passing `auth=` also stops requests from replacing it with ~/.netrc credentials.
+    """
+
+    def __init__(self, creds: PsaCredentials) -> None:
+        raw = f"{creds.company_id}+{creds.public_key}:{creds.private_key}".encode()
+        self._value = "Basic " + base64.b64encode(raw).decode("ascii")
+
+    def __call__(self, request: Any) -> Any:
+        request.headers["Authorization"] = self._value
+        return request
+
+    def __repr__(self) -> str:
+        return "_CwAuth(***)"
+
+
+def _parse_dt(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _ticket_path(ticket_id: str) -> str:
+    """Ticket ids go into the URL path, so only plain numbers are accepted."""
+    tid = str(ticket_id).strip()
+    if not _TICKET_ID_RE.fullmatch(tid):
+        raise PermanentError("psa_rejected", "ConnectWise ticket ids are numeric", detail={"ticket_id": _safe(tid)})
+    return f"service/tickets/{tid}"
+
+
+def _safe(value: str) -> str:
+    return value[:64]
+
+
+def _bad_body(resp: Any, what: str, *, write: bool) -> TransientError:
+    """A 2xx we cannot read; after a write the change may have happened, so say so."""
+    return TransientError(
+        "psa_unavailable",
+        f"ConnectWise sent an unreadable {what}",
+        detail={
+            "http_status": resp.status_code,
+            "cw_request_id": header(resp.headers, REQUEST_ID_HEADER),
+            "outcome_unknown": write,
+        },
+    )
+
+
+def _json(resp: Any) -> Any:
+    try:
+        return json.loads(resp.text) if resp.text else None
+    except ValueError:
+        return None
+
+
+def _ticket_from(data: Any) -> Ticket | None:
+    if not isinstance(data, dict) or _int_or_none(data.get("id")) is None:
+        return None
+    status: dict[str, Any] = data["status"] if isinstance(data.get("status"), dict) else {}
+    board: dict[str, Any] = data["board"] if isinstance(data.get("board"), dict) else {}
+    return Ticket(
+        id=str(data["id"]),
+        status_id=_int_or_none(status.get("id")),
+        status_name=_str_or_none(status.get("name")),
+        board_id=_int_or_none(board.get("id")),
+        closed=data.get("closedFlag") is True,
+        summary=_str_or_none(data.get("summary")),
+    )
+
+
+def _note_from(data: Any) -> Note | None:
+    if not isinstance(data, dict) or _int_or_none(data.get("id")) is None:
+        return None
+    return Note(
+        id=str(data["id"]),
+        text=_str_or_none(data.get("text")) or "",
+        created_at=_parse_dt(data.get("dateCreated")),
+        internal=data.get("internalAnalysisFlag") is True,
+        resolution=data.get("resolutionFlag") is True,
+    )
+
+
+class ConnectWiseClient:
+    """`PsaProvider` for one ConnectWise connection; cheap to build, the session is shared."""
+
+    def __init__(self, creds: PsaCredentials, options: ClientOptions) -> None:
+        client_id = creds.client_id or options.default_client_id
+        if not client_id:
+            raise PermanentError("psa_misconfigured", "No ConnectWise clientId is configured for this connection")
+        self._creds = creds
+        self._opts = options
+        self._site = creds.site_url.rstrip("/")
+        self._auth = _CwAuth(creds)
+        self._headers = {
+            "clientId": client_id,
+            "Accept": f"application/vnd.connectwise.com+json; version={options.accept_version}",
+            "Content-Type": "application/json",
+        }
+        token = self._auth._value.split(" ", 1)[1]
+        self._secrets = tuple(s for s in (creds.private_key, creds.public_key, token) if len(s) >= 4)
+
+    def __repr__(self) -> str:
+        return f"ConnectWiseClient(site={self._site!r}, company={self._creds.company_id!r})"
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def post_note(self, ticket_id: str, text: str, *, internal: bool, resolution: bool) -> PostedNote:
+        """POST once. A failure that may have stored the note says `outcome_unknown: True`."""
+        path = _ticket_path(ticket_id) + "/notes"
+        if not (internal or resolution):
+            raise PermanentError("psa_rejected", "A note must be internal or resolution (ConnectWise needs a flag)")
+        body = {
+            "text": text,
+            "detailDescriptionFlag": False,
+            "internalAnalysisFlag": internal,
+            "resolutionFlag": resolution,
+            "processNotifications": False,
+        }
+        resp = self._api("POST", path, body=body)
+        data = _json(resp)
+        note_id = _int_or_none(data.get("id")) if isinstance(data, dict) else None
+        if note_id is None:
+            raise self._fail("POST", path, _bad_body(resp, "note", write=True))
+        return PostedNote(id=str(note_id), created_at=_parse_dt(data.get("dateCreated")))
+
+    def list_notes(self, ticket_id: str) -> list[Note]:
+        """Newest first, following `Link: rel="next"` up to `max_note_pages` pages."""
+        path = _ticket_path(ticket_id) + "/notes"
+        query = urlencode({"orderBy": "id desc", "pageSize": self._opts.note_page_size, "page": 1}, quote_via=quote)
+        notes: list[Note] = []
+        for _ in range(max(1, self._opts.max_note_pages)):
+            resp = self._get(path, query)
+            data = _json(resp)
+            if not isinstance(data, list):
+                raise self._fail("GET", path, _bad_body(resp, "note list", write=False))
+            notes.extend(n for n in map(_note_from, data) if n is not None)
+            next_link = (resp.links or {}).get("next", {}).get("url")
+            if not next_link:
+                return notes
+            query = self._next_query(next_link, path)
+        log.warning("ConnectWise notes of ticket %s truncated at %d pages", ticket_id, self._opts.max_note_pages)
+        return notes
+
+    def get_ticket(self, ticket_id: str) -> Ticket:
+        path = _ticket_path(ticket_id)
+        resp = self._get(path, urlencode({"fields": TICKET_FIELDS}, safe=","))
+        ticket = _ticket_from(_json(resp))
+        if ticket is None:
+            raise self._fail("GET", path, _bad_body(resp, "ticket", write=False))
+        return ticket
+
+    def update_ticket_status(self, ticket_id: str, status_id: int) -> Ticket:
+        """PATCH once and return what CW answered; it may not be true, so re-fetch to verify."""
+        path = _ticket_path(ticket_id)
+        if _int_or_none(status_id) is None:
+            raise PermanentError("psa_rejected", "status_id must be an integer")
+        patch = [{"op": "replace", "path": "status", "value": {"id": status_id}}]
+        resp = self._api("PATCH", path, body=patch)
+        ticket = _ticket_from(_json(resp))
+        if ticket is None:
+            raise self._fail("PATCH", path, _bad_body(resp, "ticket", write=True))
+        return ticket
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _get(self, path: str, query: str = "") -> Any:
+        """Idempotent reads get a short retry budget that honours Retry-After up to the cap."""
+        return self._retrying()(self._api, "GET", path, query=query)
+
+    def _api(self, method: str, path: str, *, query: str = "", body: Any = None) -> Any:
+        """One API call; on a 404 re-discover the codebase and, if it moved, repeat once."""
+        write = method != "GET"
+        codebase = self._codebase()
+        resp = self._send(method, self._api_url(codebase, path, query), body=body, write=write, log_path=path)
+        if resp.status_code == 404:
+            fresh = self._codebase(refresh=True)
+            if fresh != codebase:
+                log.info("ConnectWise codebase moved from %s to %s; repeating %s %s", codebase, fresh, method, path)
+                resp = self._send(method, self._api_url(fresh, path, query), body=body, write=write, log_path=path)
+        self._raise_for(resp, method, path, write=write)
+        return resp
+
+    def _api_url(self, codebase: str, path: str, query: str) -> str:
+        return f"{self._site}/{codebase}{API_ROOT}{path}" + (f"?{query}" if query else "")
+
+    def _codebase(self, *, refresh: bool = False) -> str:
+        key = (self._site.lower(), self._creds.company_id.lower())
+        if not refresh:
+            with _codebases_lock:
+                cached = _codebases.get(key)
+            if cached:
+                return cached
+        # Fetched outside the lock: two workers discovering at once is harmless, a stalled one is not.
+        codebase: str = self._retrying()(self._fetch_codebase)
+        with _codebases_lock:
+            _codebases[key] = codebase
+        return codebase
+
+    def _fetch_codebase(self) -> str:
+        path = "login/companyinfo"
+        url = f"{self._site}/{path}/{quote(self._creds.company_id, safe='')}"
+        resp = self._send("GET", url, write=False, log_path=path, auth=False)
+        try:
+            self._raise_for(resp, "GET", path, write=False)
+        except PermanentError as exc:
+            raise PermanentError(
+                "psa_misconfigured", f"ConnectWise company lookup failed: {exc.message}", detail=exc.detail
+            ) from None
+        data = _json(resp)
+        codebase = data.get("Codebase") if isinstance(data, dict) else None
+        if not isinstance(codebase, str) or not _CODEBASE_RE.fullmatch(codebase):
+            err = PermanentError(
+                "psa_misconfigured",
+                "ConnectWise does not know this company id at this site",
+                detail={"http_status": resp.status_code, "cw_request_id": header(resp.headers, REQUEST_ID_HEADER)},
+            )
+            raise self._fail("GET", path, err)
+        return codebase
+
+    def _next_query(self, link: str, path: str) -> str:
+        """Follow a next link only if it is the same endpoint on the same site; keep its query."""
+        parts, site = urlsplit(link), urlsplit(self._site)
+        same_origin = not parts.netloc or (parts.scheme, parts.netloc.lower()) == (site.scheme, site.netloc.lower())
+        if not same_origin or not parts.path.endswith(f"/{API_ROOT}{path}"):
+            raise self._fail("GET", path, PermanentError("psa_rejected", "ConnectWise pagination link points elsewhere"))
+        return parts.query
+
+    def _send(self, method: str, url: str, *, write: bool, log_path: str, body: Any = None, auth: bool = True) -> Any:
+        """The only place a request leaves: SSRF check, timeouts, no redirects, no secrets in errors."""
+        try:
+            check_connect_target(url, self._opts.allowed_hosts)
+            return self._opts.session.request(
+                method,
+                url,
+                headers=self._headers if auth else {"Accept": "application/json"},
+                data=None if body is None else json.dumps(body).encode(),
+                auth=self._auth if auth else None,
+                timeout=(self._opts.connect_timeout_s, self._opts.timeout_s),
+                allow_redirects=False,
+            )
+        except (requests.RequestException, UnsafeUrlError) as exc:
+            # `from None`: a requests exception holds the prepared request with its Authorization.
+            raise self._fail(method, log_path, classify_exception(exc, write=write)) from None
+
+    def _raise_for(self, resp: Any, method: str, path: str, *, write: bool) -> None:
+        err = classify_response(resp.status_code, resp.headers, resp.text, write=write)
+        if err is not None:
+            raise self._fail(method, path, err)
+
+    def _fail(self, method: str, path: str, err: JobError) -> JobError:
+        """Scrub, log once with the CW request id, and hand back the error to raise."""
+        err.message = self._scrub(err.message)
+        err.args = (err.message,)
+        err.detail = self._scrub(err.detail) if err.detail is not None else None
+        detail = err.detail or {}
+        log.warning(
+            "ConnectWise %s %s failed: %s %s (http_status=%s cw_request_id=%s outcome_unknown=%s)",
+            method, path, err.code, err.message, detail.get("http_status"), detail.get("cw_request_id"),
+            detail.get("outcome_unknown", False),
+        )
+        return err
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self._secrets:
+                value = value.replace(secret, "[REDACTED]")
+            return value
+        if isinstance(value, dict):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrub(v) for v in value]
+        return value
+
+    def _retrying(self) -> Retrying:
+        cap = self._opts.retry_wait_cap_s
+
+        def retryable(exc: BaseException) -> bool:
+            # A Retry-After beyond the cap is left to the job-level retry rather than blocking a worker.
+            return isinstance(exc, TransientError) and (exc.retry_after is None or exc.retry_after <= cap)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+            return min(cap, next_delay(state.attempt_number, retry_after=retry_after, base=_RETRY_BASE_S, cap=cap))
+
+        return Retrying(
+            stop=stop_after_attempt(max(1, self._opts.get_attempts)),
+            wait=wait,
+            retry=retry_if_exception(retryable),
+            reraise=True,
+        )
