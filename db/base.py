@@ -58,4 +58,5 @@ TENANT_TABLES: tuple[str, ...] = (
     "jobs",
     "previews",
     "batches",
+    "l1_categories", "l1_flows", "l1_internal_tickets", "l1_walk_sessions",
 )

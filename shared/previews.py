@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -53,15 +53,20 @@ def request_preview(
 
 def store(db: Session, *, account_id: uuid.UUID, session_id: uuid.UUID, kind: str, state_version: int,
           markdown: str, generator: str, model: str | None, usage: dict[str, Any] | None,
-          job_id: uuid.UUID | None) -> Preview:
-    """Insert unless this version is already stored (a concurrent job won): either way return the row."""
-    db.execute(
-        insert(Preview)
-        .values(id=uuid.uuid4(), account_id=account_id, session_id=session_id, kind=kind,
-                state_version=state_version, markdown=markdown, generator=generator, model=model,
-                usage=usage, job_id=job_id)
-        .on_conflict_do_nothing(constraint="uq_previews_session_kind_version")
-    )
+          job_id: uuid.UUID | None, replace: bool = False) -> Preview:
+    """Insert unless this version is already stored (a concurrent job won): either way return the row.
+
+    `replace` (batch regeneration after a prompt change) overwrites the stored draft instead.
+    """
+    values = dict(markdown=markdown, generator=generator, model=model, usage=usage, job_id=job_id)
+    stmt = insert(Preview).values(id=uuid.uuid4(), account_id=account_id, session_id=session_id, kind=kind,
+                                  state_version=state_version, **values)
+    if replace:
+        db.execute(stmt.on_conflict_do_update(constraint="uq_previews_session_kind_version",
+                                              set_={**values, "generated_at": func.now()}))
+        db.expire_all()
+    else:
+        db.execute(stmt.on_conflict_do_nothing(constraint="uq_previews_session_kind_version"))
     row = cached(db, session_id, kind, state_version)
     assert row is not None
     return row

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     flowpilot_cw_client_id: str | None = None
     flowpilot_psa_allowed_hosts: str = ""
     flowpilot_psa_timeout_s: float = 20.0
+    # Concurrent PSA writeback/reverify jobs across all workers, and per tenant.
+    flowpilot_psa_max_concurrency: int = 32
+    flowpilot_psa_tenant_concurrency: int = 8
 
     # Namespace for every Redis key we own (Dramatiq queues, pub/sub, caches):
     # lets tests and several deployments share one Redis without touching each other.
@@ -61,6 +64,11 @@ class Settings(BaseSettings):
         return self.flowpilot_migration_database_url or self.database_url
 
     dramatiq_queues: tuple[str, ...] = Field(default=("interactive", "batch"))
+    # L1 intake (shared/l1/scoring.py): a published flow scoring >= MATCH is walked, >= SUGGEST is offered
+    # as a near miss; a problem needs a category scoring >= CATEGORY, else it is out of scope (unknown).
+    flowpilot_l1_match_threshold: float = Field(default=0.7, ge=0, le=1)
+    flowpilot_l1_suggest_threshold: float = Field(default=0.45, ge=0, le=1)
+    flowpilot_l1_category_threshold: float = Field(default=0.45, ge=0, le=1)
 
 
 @lru_cache(maxsize=1)

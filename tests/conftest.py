@@ -230,7 +230,7 @@ def worker(settings: Settings) -> Iterator[Worker]:
 
 
 @contextmanager
-def _start_worker(settings: Settings) -> Iterator[Worker]:
+def _start_worker(settings: Settings, threads: int = 4) -> Iterator[Worker]:
     import dramatiq
 
     from workers import resources as resources_mod
@@ -245,7 +245,7 @@ def _start_worker(settings: Settings) -> Iterator[Worker]:
     res.heartbeat = Heartbeat(res, settings.flowpilot_heartbeat_interval_s)
     res.heartbeat.start()
     resources_mod.install(res)
-    w = Worker(broker, worker_threads=4, worker_timeout=100)
+    w = Worker(broker, worker_threads=threads, worker_timeout=100)
     w.start()
     yield w
     w.stop()

@@ -13,6 +13,8 @@ from db.engine import SYSTEM, transaction
 from db.models import Account, ApiToken, User
 from db.models.accounts import ROLES
 from shared.security.tokens import display_prefix, generate_token, hash_token
+from web.cli_flows import flows_cli
+from web.cli_ops import batch_cli, ops_cli
 from web.state import state
 
 
@@ -151,3 +153,6 @@ def jobs_sweep(loop: bool, as_json: bool) -> None:
 def init_app(app: Flask) -> None:
     for group in (accounts, users, operators, dbcli, jobs):
         app.cli.add_command(group)
+    app.cli.add_command(flows_cli)
+    app.cli.add_command(ops_cli)
+    app.cli.add_command(batch_cli)

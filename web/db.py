@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 from flask import Flask, Response, g
 from sqlalchemy.orm import Session
@@ -31,12 +32,18 @@ def db() -> Session:
         g.db = session
         g.dispatch = []
         g.notify = []
+        g.after_commit = []
     return session
 
 
 def dispatch_after_commit(*refs: JobRef) -> None:
     """Enqueue these jobs once the request's transaction has committed (never before)."""
     g.dispatch.extend(refs)
+
+
+def after_commit(fn: Callable[[], object]) -> None:
+    """Run `fn` once the request's transaction has committed (skipped on rollback)."""
+    g.after_commit.append(fn)
 
 
 def notify_after_commit(*job_ids: uuid.UUID) -> None:
@@ -52,12 +59,13 @@ def init_app(app: Flask) -> None:
             return response
         refs: list[JobRef] = g.pop("dispatch", [])
         notify: list[uuid.UUID] = g.pop("notify", [])
+        calls: list[Callable[[], object]] = g.pop("after_commit", [])
         try:
             if response.status_code < 400:
                 session.commit()
             else:
                 session.rollback()
-                refs, notify = [], []
+                refs, notify, calls = [], [], []
         except Exception:
             log.exception("commit failed")
             session.rollback()
@@ -69,6 +77,8 @@ def init_app(app: Flask) -> None:
             mark_undispatched(state().engine, failed)
         for job_id in notify:
             publish_change(state().redis, state().namespace, job_id)
+        for fn in calls:
+            fn()
         return response
 
     @app.teardown_request

@@ -10,8 +10,8 @@ import requests
 from sqlalchemy import Engine
 
 from db.engine import make_engine
+from shared.capacity import Capacity
 from shared.jobs.dispatch import Dispatcher
-from shared.llm.capacity import LlmCapacity
 from shared.llm.factory import build_generator
 from shared.security.crypto import CredentialCipher
 from shared.settings import Settings
@@ -28,7 +28,8 @@ class Resources:
     http: requests.Session
     generator: Any = None  # shared.llm.generator.Generator, built at boot
     cipher: Any = None  # shared.security.crypto.CredentialCipher (None without FLOWPILOT_SECRET_KEYS)
-    llm_capacity: Any = None  # shared.llm.capacity.LlmCapacity
+    llm_capacity: Any = None  # shared.capacity.Capacity for LLM calls
+    psa_capacity: Any = None  # shared.capacity.Capacity for PSA jobs
     heartbeat: Any = None  # workers.heartbeat.Heartbeat once the process has booted
 
     @classmethod
@@ -42,11 +43,19 @@ class Resources:
             generator=build_generator(settings),
             cipher=CredentialCipher(settings.secret_keys) if settings.secret_keys else None,
         )
-        res.llm_capacity = LlmCapacity(
+        res.llm_capacity = Capacity(
             res.redis,
             settings.flowpilot_redis_namespace,
+            "llm",
             global_limit=settings.flowpilot_llm_max_concurrency,
             tenant_limit=settings.flowpilot_llm_tenant_concurrency,
+        )
+        res.psa_capacity = Capacity(
+            res.redis,
+            settings.flowpilot_redis_namespace,
+            "psa",
+            global_limit=settings.flowpilot_psa_max_concurrency,
+            tenant_limit=settings.flowpilot_psa_tenant_concurrency,
         )
         return res
 

@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from db.engine import SYSTEM, Scope, tenant, transaction
 from db.models import Job
 from shared.errors import JobError, TransientError
 from shared.jobs.notify import publish_change
 from shared.jobs.service import JobRef
+from shared.metrics import record_job_finished
 from shared.retry_policy import next_delay, should_retry
 from workers.context import FencedOut, JobContext
 from workers.resources import Resources
@@ -86,6 +88,8 @@ def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str |
     heartbeat = res.heartbeat
     if heartbeat is not None:
         heartbeat.add(token)
+    started = time.monotonic()
+    outcome = "succeeded"
     try:
         result = handler(ctx)
         if not ctx.completed:
@@ -95,19 +99,22 @@ def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str |
         log.warning("job %s: claim lost while running; leaving the row to its new owner", job_id)
         return
     except JobError as err:
-        _record_failure(ctx, err)
-    except DBAPIError as exc:
-        _record_failure(ctx, TransientError("database_unavailable", f"database error: {type(exc).__name__}"))
+        outcome = _record_failure(ctx, err)
+    except (OperationalError, InterfaceError) as exc:  # connection-level: the database will be back
+        outcome = _record_failure(ctx, TransientError("database_unavailable", f"database error: {type(exc).__name__}"))
     except Exception as exc:
         log.exception("job %s (%s) raised", job_id, job.kind)
-        _record_failure(ctx, TransientError("internal_error", f"unexpected {type(exc).__name__}"))
+        outcome = _record_failure(ctx, TransientError("internal_error", f"unexpected {type(exc).__name__}"))
     finally:
         if heartbeat is not None:
             heartbeat.discard(token)
     publish_change(res.redis, res.namespace, job_id)
+    wait = (job.started_at - job.created_at).total_seconds() if job.attempts == 1 and job.started_at else None
+    record_job_finished(res.redis, res.namespace, kind=job.kind, status=outcome,
+                        duration_s=time.monotonic() - started, wait_s=wait)
 
 
-def _record_failure(ctx: JobContext, err: JobError) -> None:
+def _record_failure(ctx: JobContext, err: JobError) -> str:
     settings = ctx.resources.settings
     error = {"code": err.code, "message": err.message, "detail": err.detail}
     retry = should_retry(transient=err.transient, attempts=ctx.attempt, max_attempts=ctx.max_attempts)
@@ -126,9 +133,10 @@ def _record_failure(ctx: JobContext, err: JobError) -> None:
             else:
                 ctx._fenced(db, status="failed", error=error, finished_at=func.now(), claim_token=None)
     except FencedOut:
-        return
+        return "fenced"
     log.info("job %s %s: %s (%s)", ctx.job_id, "retrying" if retry else "failed", err.code, err.message)
     if retry:
         ref = JobRef(ctx.job_id, ctx.account_id, ctx.kind, ctx.queue, int(delay * 1000))
         ctx.resources.dispatcher.send([ref])
+    return "retrying" if retry else "failed"
 

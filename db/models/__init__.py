@@ -1,6 +1,7 @@
 """All models, imported so metadata is complete for Alembic and the app."""
 from db.models.accounts import Account, AccountSettings, ApiToken, PsaConnection, User
 from db.models.jobs import Batch, Job, Preview
+from db.models.l1 import L1Category, L1Flow, L1InternalTicket, L1WalkSession
 from db.models.sessions import AiSession, SessionFact, SessionSuggestedFix
 from db.models.templates import DraftTemplate, ScriptTemplate
 
@@ -18,4 +19,5 @@ __all__ = [
     "SessionFact",
     "SessionSuggestedFix",
     "User",
+    "L1Category", "L1Flow", "L1InternalTicket", "L1WalkSession",
 ]

@@ -21,6 +21,9 @@ KINDS: dict[str, KindSpec] = {
     "preview.escalation_package": KindSpec(max_attempts=6),
     "writeback.resolution_note": KindSpec(max_attempts=8),
     "writeback.escalation_package": KindSpec(max_attempts=8),
+    "l1.next_node": KindSpec(max_attempts=5),
+    "writeback.reverify": KindSpec(queue=BATCH, max_attempts=5),
+    "batch.expand": KindSpec(queue=BATCH, max_attempts=10),
 }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, and_, case, func, or_, select, update
 
 from db.engine import SYSTEM, transaction
 from db.models import Job
+from shared.batches import finish_batches
 from shared.jobs.dispatch import Dispatcher
 from shared.jobs.notify import publish_change
 from shared.jobs.service import JobRef
@@ -28,6 +29,7 @@ class SweepReport:
     rescued: int = 0
     failed: int = 0
     redispatched: int = 0
+    batches_finished: int = 0
     undelivered: list[JobRef] = field(default_factory=list)
 
 
@@ -77,6 +79,7 @@ def sweep_once(
         refs = [JobRef.of(j) for j in due]
         if refs:
             db.execute(update(Job).where(Job.id.in_([r.id for r in refs])).values(dispatched_at=now))
+        report.batches_finished = finish_batches(db)
     report.undelivered = dispatcher.send(refs)
     report.redispatched = len(refs) - len(report.undelivered)
     for row in rescued:

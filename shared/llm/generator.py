@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.llm.bundle import PreviewBundle
+from shared.llm.l1_offline import NextNodeContext
 from shared.llm.sections import PreviewKind
 from shared.llm.template_heuristics import TemplateProposal
 
@@ -25,3 +26,5 @@ class Generator(Protocol):
     def draft(self, kind: PreviewKind, bundle: PreviewBundle) -> Draft: ...
 
     def extract_template(self, script: str, facts: list[str]) -> TemplateProposal: ...
+
+    def next_node(self, context: NextNodeContext) -> dict[str, Any]: ...

@@ -8,6 +8,7 @@ from typing import Any
 from shared.errors import PermanentError
 from shared.llm.bundle import PreviewBundle
 from shared.llm.generator import Draft
+from shared.llm.l1_offline import NEXT_NODE_SCHEMA, NextNodeContext, normalize_node
 from shared.llm.outcome_rules import SYSTEM_RULES
 from shared.llm.sections import SECTIONS, PreviewKind, json_schema, render
 from shared.llm.structured import StructuredClient
@@ -41,6 +42,12 @@ TEMPLATE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 _PARAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+NEXT_NODE_SYSTEM = (
+    "You help a first-line (L1) helpdesk technician troubleshoot a customer's problem one question at a time. "
+    "Propose the single next question the technician should ask or check, with 2-6 short answers. Each answer "
+    "leads_to 'next' (ask another question), 'resolve' (this answer means the problem is fixed) or 'escalate' "
+    "(beyond L1: needs an engineer). Never repeat a question already asked. Safe, non-destructive steps only."
+)
 
 
 class LlmGenerator:
@@ -87,3 +94,12 @@ class LlmGenerator:
             clean.append({"name": name, "kind": str(p.get("kind", "value")),
                           "description": str(p.get("description", ""))[:500], "default": str(p.get("default", ""))})
         return TemplateProposal(templated_body=body, parameters=clean)
+
+    def next_node(self, context: NextNodeContext) -> dict[str, Any]:
+        user = "The walk so far (JSON):\n" + json.dumps(context.as_prompt_dict(), indent=1)
+        result = self.client.call(system=NEXT_NODE_SYSTEM, user=user, schema=NEXT_NODE_SCHEMA, max_tokens=800)
+        try:
+            node = normalize_node(result.data)
+        except ValueError as exc:
+            raise PermanentError("llm_invalid_output", str(exc)) from None
+        return {**node, "model": result.model, "usage": dict(result.usage)}

@@ -4,8 +4,11 @@ The embedded default (no ANTHROPIC_API_KEY) and a readable fallback; tests asser
 """
 from __future__ import annotations
 
+from typing import Any
+
 from shared.llm.bundle import FixView, PreviewBundle
 from shared.llm.generator import Draft
+from shared.llm.l1_offline import NextNodeContext, offline_next_node
 from shared.llm.sections import PreviewKind, render
 from shared.llm.template_heuristics import TemplateProposal, extract_parameters
 
@@ -115,3 +118,5 @@ class OfflineGenerator:
     def extract_template(self, script: str, facts: list[str]) -> TemplateProposal:
         return extract_parameters(script, facts)
 
+    def next_node(self, context: NextNodeContext) -> dict[str, Any]:
+        return offline_next_node(context)

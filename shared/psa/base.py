@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import requests
 
@@ -51,6 +51,8 @@ class ClientOptions:
     retry_wait_cap_s: float = 5.0
     max_note_pages: int = 20
     note_page_size: int = 100
+    # Called after every HTTP call as observe(status or None, seconds): metrics without coupling.
+    observe: Any = None
 
 
 @dataclass(frozen=True)

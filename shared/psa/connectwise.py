@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import threading
+import time
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -285,9 +286,10 @@ class ConnectWiseClient:
 
     def _send(self, method: str, url: str, *, write: bool, log_path: str, body: Any = None, auth: bool = True) -> Any:
         """The only place a request leaves: SSRF check, timeouts, no redirects, no secrets in errors."""
+        started, status = time.monotonic(), None
         try:
             check_connect_target(url, self._opts.allowed_hosts)
-            return self._opts.session.request(
+            resp = self._opts.session.request(
                 method,
                 url,
                 headers=self._headers if auth else {"Accept": "application/json"},
@@ -296,9 +298,14 @@ class ConnectWiseClient:
                 timeout=(self._opts.connect_timeout_s, self._opts.timeout_s),
                 allow_redirects=False,
             )
+            status = resp.status_code
+            return resp
         except (requests.RequestException, UnsafeUrlError) as exc:
             # `from None`: a requests exception holds the prepared request with its Authorization.
             raise self._fail(method, log_path, classify_exception(exc, write=write)) from None
+        finally:
+            if self._opts.observe is not None:
+                self._opts.observe(status, time.monotonic() - started)
 
     def _raise_for(self, resp: Any, method: str, path: str, *, write: bool) -> None:
         err = classify_response(resp.status_code, resp.headers, resp.text, write=write)

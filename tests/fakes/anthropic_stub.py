@@ -252,6 +252,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # headers and body go out as two writes; don't let Nagle hold the body
     owner: AnthropicStub
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API; every reply carries Content-Length
 

@@ -4,6 +4,7 @@ Our client is tested over real HTTP (timeouts, dropped connections, redirects re
 fake is a small threaded server rather than a mock. Behaviour lives in `cw_sim_state.CwState`.
 
     with CwSimulator() as sim:               # 127.0.0.1, free port, demo company seeded
+        sim.delay_s = 0.2                    # optional: added latency before every answer
         sim.inject("POST", "notes", "store_then_drop")
         ... ConnectWiseClient(PsaCredentials(sim.site_url, "demo", "pub", "priv", "any"), opts) ...
 
@@ -30,6 +31,9 @@ DEMO_STATUSES = {1: "New", 42: "Resolved", 43: "Escalated", 44: "Waiting"}
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real thing; the client pools connections
+    # Headers and body go out in two writes: with Nagle on, the body waits for the client's delayed
+    # ACK, ~40 ms per request on a kept-alive connection. Real CW answers do not pay that.
+    disable_nagle_algorithm = True
     server_version = "Microsoft-IIS/10.0"
     timeout = 30
     sim: CwSimulator  # set on a per-simulator subclass
@@ -41,6 +45,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
+        delay = self.sim.delay_s  # one read: a concurrent change applies from the next request
+        if delay > 0:
+            self.sim._stopping.wait(delay)
         resp = self.sim.state.handle(self.command, self.path, headers, body, self.sim.site_url)
         if resp.sleep_before:
             self.sim._stopping.wait(resp.sleep_before)
@@ -70,11 +77,18 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # listen backlog: benchmarks open many connections at once (stdlib default 5)
+
+
 class CwSimulator:
     """Thread-safe fake ConnectWise site: `start()`/`stop()` or use as a context manager."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, codebase: str = "v2020_4/", seed_demo: bool = True) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, codebase: str = "v2020_4/", seed_demo: bool = True,
+                 delay_s: float = 0.0) -> None:
         self.host, self.port = host, port
+        self.delay_s = delay_s  # added latency before every answer; settable while running (benchmarks)
         self.state = CwState(codebase)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -88,8 +102,7 @@ class CwSimulator:
 
     def start(self) -> CwSimulator:
         handler = type("CwHandler", (_Handler,), {"sim": self})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server((self.host, self.port), handler)
         self.port = self._server.server_address[1]
         self._stopping.clear()
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="cw-simulator", daemon=True)

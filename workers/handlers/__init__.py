@@ -1,7 +1,8 @@
 """Job handlers by kind. The actor name of each is its kind (`domain.verb`)."""
 from __future__ import annotations
 
-from workers.handlers import previews, system, templates, writeback
+from workers.handlers import batches, previews, reverify, system, templates, writeback
+from workers.handlers import l1 as l1_handlers
 from workers.runner import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -11,4 +12,7 @@ HANDLERS: dict[str, Handler] = {
     "preview.escalation_package": previews.escalation_package,
     "writeback.resolution_note": writeback.run,
     "writeback.escalation_package": writeback.run,
+    "l1.next_node": l1_handlers.next_node,
+    "writeback.reverify": reverify.reverify,
+    "batch.expand": batches.expand,
 }

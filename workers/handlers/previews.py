@@ -1,11 +1,14 @@
 """preview.resolution_note / preview.escalation_package: bundle → generator → cached preview."""
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 from typing import Any
 
 from shared import previews
+from shared.errors import JobError
 from shared.llm.bundle import load_bundle
+from shared.metrics import record_external_call, record_llm_tokens
 from workers.context import JobContext
 
 
@@ -14,15 +17,28 @@ def _generate(ctx: JobContext, kind: str) -> dict[str, Any]:
     # One snapshot for the whole bundle; the preview is stored under the version that snapshot saw.
     with ctx.tx(isolation="REPEATABLE READ") as db:
         bundle = load_bundle(db, ctx.session_id)
-        hit = previews.cached(db, ctx.session_id, kind, bundle.state_version)
+        hit = None if ctx.payload.get("force") else previews.cached(db, ctx.session_id, kind, bundle.state_version)
         if hit is not None:  # another job (or an earlier attempt) already paid for this version
             result = previews.preview_to_dict(hit, cached_hit=True)
             ctx.complete(db, result)
             return result
     generator = ctx.resources.generator
     capacity = ctx.resources.llm_capacity if generator.name != "offline" else None
-    with capacity.slot(str(ctx.account_id)) if capacity is not None else nullcontext():
-        draft = generator.draft(kind, bundle)  # type: ignore[arg-type]
+    res = ctx.resources
+    started, status = time.monotonic(), None
+    try:
+        with capacity.slot(str(ctx.account_id)) if capacity is not None else nullcontext():
+            draft = generator.draft(kind, bundle)  # type: ignore[arg-type]
+        status = 200
+    except JobError as err:
+        status = (err.detail or {}).get("status")
+        raise
+    finally:
+        if generator.name != "offline":
+            record_external_call(res.redis, res.namespace, provider=generator.name, status=status,
+                                 seconds=time.monotonic() - started)
+    if draft.usage:
+        record_llm_tokens(res.redis, res.namespace, model=draft.model, usage=draft.usage)
     with ctx.tx() as db:
         row = previews.store(
             db,
@@ -35,6 +51,7 @@ def _generate(ctx: JobContext, kind: str) -> dict[str, Any]:
             model=draft.model,
             usage=draft.usage or None,
             job_id=ctx.job_id,
+            replace=bool(ctx.payload.get("force")),
         )
         result = previews.preview_to_dict(row, cached_hit=False)
         ctx.complete(db, result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import func
 from db.models import AccountSettings, AiSession, PsaConnection
 from shared.errors import PermanentError
 from shared.jobs.serialize import iso
+from shared.metrics import record_external_call
 from shared.psa.base import ClientOptions, Note, PsaCredentials, PsaProvider
 from shared.psa.registry import get_provider
 from shared.security.crypto import CredentialDecryptError
@@ -70,6 +72,9 @@ def _provider(ctx: JobContext, conn: PsaConnection) -> PsaProvider:
         allowed_hosts=res.settings.psa_allowed_hosts,
         default_client_id=res.settings.flowpilot_cw_client_id,
         timeout_s=res.settings.flowpilot_psa_timeout_s,
+        observe=lambda status, seconds: record_external_call(
+            res.redis, res.namespace, provider=conn.provider, status=status, seconds=seconds
+        ),
     )
     return get_provider(conn.provider, creds, options)
 
@@ -114,6 +119,13 @@ def run(ctx: JobContext) -> dict[str, Any]:
                        local_markdown=markdown)
     if not conn.is_active:
         raise PermanentError("psa_connection_inactive", "the session's PSA connection is deactivated")
+    capacity = ctx.resources.psa_capacity
+    with capacity.slot(str(ctx.account_id)) if capacity is not None else nullcontext():
+        return _external(ctx, kind, conn, ticket_id, markdown, prefs, known_ids)
+
+
+def _external(ctx: JobContext, kind: str, conn: PsaConnection, ticket_id: str, markdown: str,
+              prefs: dict[str, Any], known_ids: set[str]) -> dict[str, Any]:
     provider = _provider(ctx, conn)
     posted = ctx.steps.get("note_posted") or _post_note(ctx, provider, kind, ticket_id, markdown, known_ids)
     result: dict[str, Any] = {

@@ -1,0 +1,167 @@
+"""Batches: admins reprocess many sessions at once on the `batch` queue, counted from their children.
+
+Expansion pages through the matching sessions with a keyset cursor stored on the batch (resumable,
+never all in memory) and creates each chunk's children in one transaction.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, insert, select, tuple_, update
+from sqlalchemy.orm import Session, aliased
+
+from db.models import AiSession, Batch, Job
+from shared.errors import ApiError, conflict, not_found
+from shared.jobs.kinds import BATCH, spec_for
+from shared.jobs.serialize import iso
+from shared.jobs.service import JobRef, create_job
+from shared.pagination import decode_cursor, encode_cursor
+
+ACTIONS = ("regenerate_resolution_note", "regenerate_escalation_package", "retry_failed_writebacks",
+           "reverify_ticket_status")
+CHILD_KIND = {
+    "regenerate_resolution_note": "preview.resolution_note",
+    "regenerate_escalation_package": "preview.escalation_package",
+    "reverify_ticket_status": "writeback.reverify",
+}
+CHUNK = 500
+WRITEBACK_KINDS = ("writeback.resolution_note", "writeback.escalation_package")
+
+
+def create_batch(db: Session, *, account_id: uuid.UUID, action: str, flt: dict[str, Any],
+                 user_id: uuid.UUID) -> tuple[Batch, Job]:
+    batch = Batch(id=uuid.uuid4(), account_id=account_id, action=action, filter=flt, status="expanding",
+                  total=0, created_by=user_id)
+    db.add(batch)
+    db.flush()
+    job, _ = create_job(db, account_id=account_id, kind="batch.expand", payload={"batch_id": str(batch.id)},
+                        created_by=user_id, queue=BATCH, dedupe_key=f"batch.expand:{batch.id}")
+    db.refresh(batch)
+    return batch, job
+
+
+def get_batch(db: Session, batch_id: uuid.UUID, *, for_update: bool = False) -> Batch:
+    stmt = select(Batch).where(Batch.id == batch_id)
+    found = db.execute(stmt.with_for_update() if for_update else stmt).scalar_one_or_none()
+    if found is None:
+        raise not_found("batch", "batch_not_found")
+    return found
+
+
+def _sessions(batch: Batch) -> Any:
+    flt = batch.filter or {}
+    stmt = select(AiSession.id, AiSession.created_at)
+    if flt.get("session_ids"):
+        stmt = stmt.where(AiSession.id.in_([uuid.UUID(s) for s in flt["session_ids"]]))
+    if flt.get("status"):
+        stmt = stmt.where(AiSession.status == flt["status"])
+    if flt.get("updated_since"):
+        stmt = stmt.where(AiSession.updated_at >= datetime.fromisoformat(flt["updated_since"]))
+    if flt.get("updated_before"):
+        stmt = stmt.where(AiSession.updated_at < datetime.fromisoformat(flt["updated_before"]))
+    if batch.action == "reverify_ticket_status":
+        stmt = stmt.where(AiSession.status.in_(("resolved", "escalated")), AiSession.psa_ticket_id.is_not(None))
+    if batch.action == "retry_failed_writebacks":
+        stmt = stmt.where(exists().where(Job.session_id == AiSession.id, Job.kind.in_(WRITEBACK_KINDS),
+                                         Job.status == "failed"))
+    return stmt
+
+
+def expand_chunk(db: Session, batch: Batch, user_id: uuid.UUID | None) -> tuple[list[JobRef], bool]:
+    """Create the next chunk's children; returns (refs to dispatch after commit, finished?)."""
+    stmt = _sessions(batch)
+    if batch.cursor:
+        at, last_id = decode_cursor(batch.cursor)
+        stmt = stmt.where(tuple_(AiSession.created_at, AiSession.id) > tuple_(at, last_id))
+    rows = db.execute(stmt.order_by(AiSession.created_at, AiSession.id).limit(CHUNK)).all()
+    if not rows:
+        return [], True
+    ids = [r.id for r in rows]
+    if batch.action == "retry_failed_writebacks":
+        refs = _retry_writebacks(db, batch, ids)
+    else:
+        kind = CHILD_KIND[batch.action]
+        payload: dict[str, Any] = {"force": True} if kind.startswith("preview.") else {}
+        if kind.startswith("preview."):
+            payload["kind"] = kind.split(".", 1)[1]
+        now = datetime.now(UTC)
+        values = [{"id": uuid.uuid4(), "account_id": batch.account_id, "kind": kind, "queue": BATCH,
+                   "status": "queued", "attempts": 0, "max_attempts": spec_for(kind).max_attempts,
+                   "payload": payload, "steps": {}, "session_id": sid, "batch_id": batch.id,
+                   "created_by": user_id, "dispatched_at": now} for sid in ids]
+        db.execute(insert(Job), values)
+        refs = [JobRef(v["id"], batch.account_id, kind, BATCH) for v in values]
+    batch.total += len(refs)
+    batch.cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    return refs, len(rows) < CHUNK
+
+
+def _retry_writebacks(db: Session, batch: Batch, session_ids: list[uuid.UUID]) -> list[JobRef]:
+    """The latest writeback job of each session, when it failed, is retried as a child of the batch."""
+    newer = aliased(Job)
+    latest_failed = select(Job.id).where(
+        Job.session_id.in_(session_ids), Job.kind.in_(WRITEBACK_KINDS), Job.status == "failed",
+        ~exists().where(and_(newer.session_id == Job.session_id, newer.kind.in_(WRITEBACK_KINDS),
+                             newer.created_at > Job.created_at)),
+    )
+    rows = db.execute(
+        update(Job).where(Job.id.in_(latest_failed))
+        .values(status="queued", attempts=0, finished_at=None, next_attempt_at=None, claim_token=None,
+                dispatched_at=func.now(), batch_id=batch.id, queue=BATCH)
+        .returning(Job.id, Job.account_id, Job.kind)
+    ).all()
+    return [JobRef(r.id, r.account_id, r.kind, BATCH) for r in rows]
+
+
+def progress(db: Session, batch: Batch) -> dict[str, int]:
+    counts = dict(db.execute(select(Job.status, func.count()).where(Job.batch_id == batch.id)
+                             .group_by(Job.status)).all())
+    done = {k: int(counts.get(k, 0)) for k in ("succeeded", "failed", "cancelled")}
+    return {"total": batch.total, **done, "pending": max(0, batch.total - sum(done.values()))}
+
+
+def cancel_batch(db: Session, batch: Batch) -> list[uuid.UUID]:
+    """Stop queued children at once; running ones finish. Returns the cancelled child ids."""
+    if batch.status in ("succeeded", "failed", "cancelled"):
+        raise conflict("batch_finished", f"batch is already {batch.status}")
+    batch.status = "cancelled"
+    batch.finished_at = func.now()  # type: ignore[assignment]
+    rows = db.execute(
+        update(Job).where(Job.batch_id == batch.id, Job.status.in_(("queued", "retrying")))
+        .values(status="cancelled", finished_at=func.now(), next_attempt_at=None)
+        .returning(Job.id)
+    ).scalars().all()
+    return list(rows)
+
+
+def finish_batches(db: Session) -> int:
+    """Sweeper step: a running batch whose children are all terminal is done."""
+    active = exists().where(Job.batch_id == Batch.id, Job.status.in_(("queued", "running", "retrying")))
+    return len(db.execute(
+        update(Batch).where(Batch.status == "running", ~active)
+        .values(status="succeeded", finished_at=func.now()).returning(Batch.id)
+    ).all())
+
+
+def mismatches(db: Session, batch: Batch, limit: int = 1000) -> list[dict[str, Any]]:
+    rows = db.execute(
+        select(Job.result).where(Job.batch_id == batch.id, Job.status == "succeeded",
+                                 Job.result["matches"].as_boolean().is_(False)).limit(limit)
+    ).scalars().all()
+    return [r for r in rows if r]
+
+
+def batch_to_dict(db: Session, batch: Batch) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": str(batch.id), "action": batch.action, "status": batch.status,
+                            "filter": batch.filter, **progress(db, batch),
+                            "created_at": iso(batch.created_at), "finished_at": iso(batch.finished_at)}
+    if batch.action == "reverify_ticket_status":
+        body["mismatches"] = mismatches(db, batch)
+    return body
+
+
+def validate_action(action: str) -> None:
+    if action not in ACTIONS:
+        raise ApiError(422, "validation_failed", f"unknown action {action!r}")

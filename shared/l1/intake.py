@@ -1,0 +1,77 @@
+"""POST /l1/intake: match-or-build, then (for matched / build) the internal ticket and the session."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import L1Category
+from shared.l1 import sessions, tickets
+from shared.l1.flows import published_flows
+from shared.l1.matching import Decision, Thresholds, decide, scored_flow_dict
+
+
+@dataclass(frozen=True)
+class IntakeRequest:
+    problem_statement: str
+    customer_name: str | None = None
+    customer_contact: str | None = None
+    force_build: bool = False
+
+
+def run_intake(
+    db: Session, req: IntakeRequest, *, account_id: uuid.UUID, user_id: uuid.UUID, thresholds: Thresholds
+) -> tuple[dict[str, Any], bool]:
+    """Returns (response body, created): created when a ticket and a session were made."""
+    categories = list(db.execute(select(L1Category).order_by(L1Category.name)).scalars())
+    flows = published_flows(db)
+    decision = decide(req.problem_statement, categories=categories, flows=flows, thresholds=thresholds,
+                      force_build=req.force_build)
+    body = _explain(decision, thresholds)
+    if decision.outcome in ("suggest", "out_of_scope"):
+        return body, False
+    ticket = tickets.create_ticket(
+        db, account_id=account_id, created_by=user_id, problem_statement=req.problem_statement,
+        customer_name=req.customer_name, customer_contact=req.customer_contact,
+    )
+    if decision.outcome == "matched":
+        assert decision.flow is not None
+        session = sessions.start_flow_session(db, account_id=account_id, user_id=user_id, flow=decision.flow,
+                                              ticket=ticket)
+    else:
+        assert decision.category is not None
+        session = sessions.start_ai_build_session(db, account_id=account_id, user_id=user_id,
+                                                  category=decision.category, ticket=ticket)
+    body.update(
+        session_id=str(session.id),
+        session_kind=session.session_kind,
+        ticket_id=str(ticket.id),
+        ticket_kind="internal",
+        flow_id=str(decision.flow.id) if decision.outcome == "matched" and decision.flow else None,
+        session=sessions.session_to_dict(session, decision.flow if decision.outcome == "matched" else None, ticket),
+    )
+    return body, True
+
+
+def _explain(d: Decision, thresholds: Thresholds) -> dict[str, Any]:
+    match = scored_flow_dict(d.flow, d.flow_score) if d.flow is not None and d.flow_score is not None else None
+    return {
+        "outcome": d.outcome,
+        "reason": d.reason,
+        "category": d.category,
+        "category_enabled": d.category_enabled,
+        "category_match": d.category_score.explain() if d.category_score is not None else None,
+        "match": match,
+        "near_miss": match if d.outcome == "suggest" else None,
+        "candidates": [{"flow_id": c.key, "title": c.label, **c.explain()} for c in d.candidates],
+        "thresholds": thresholds.as_dict(),
+        "session_id": None,
+        "session_kind": None,
+        "ticket_id": None,
+        "ticket_kind": None,
+        "flow_id": None,
+        "session": None,
+    }

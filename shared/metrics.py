@@ -1,0 +1,70 @@
+"""Metrics every process writes to Redis and the web's /metrics reads, so multi-process and
+multi-host workers report correctly without prometheus_client's multiprocess directory.
+
+Counters and histogram buckets are HINCRBY/HINCRBYFLOAT on a few hashes; a scrape turns them into
+Prometheus families. Recording is best effort: a metrics failure never fails a job.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import redis
+
+log = logging.getLogger(__name__)
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SEP = "\x1f"  # label separator inside hash fields
+
+
+def key(namespace: str, name: str) -> str:
+    return f"{namespace}:metrics:{name}"
+
+
+def _observe(pipe: redis.client.Pipeline, namespace: str, name: str, labels: tuple[str, ...], value: float,
+             buckets: Iterable[float]) -> None:
+    base = SEP.join(labels)
+    h = key(namespace, name)
+    for le in buckets:
+        if value <= le:
+            pipe.hincrby(h, f"{base}{SEP}{le}", 1)
+    pipe.hincrby(h, f"{base}{SEP}+Inf", 1)
+    pipe.hincrbyfloat(h, f"{base}{SEP}sum", value)
+
+
+def record_job_finished(client: redis.Redis, namespace: str, *, kind: str, status: str,
+                        duration_s: float | None, wait_s: float | None) -> None:
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.hincrby(key(namespace, "jobs_finished_total"), f"{kind}{SEP}{status}", 1)
+        if duration_s is not None:
+            _observe(pipe, namespace, "job_duration_seconds", (kind,), duration_s, DURATION_BUCKETS)
+        if wait_s is not None:
+            _observe(pipe, namespace, "job_queue_wait_seconds", (kind,), wait_s, DURATION_BUCKETS)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.debug("metrics not recorded: %s", exc)
+
+
+def record_external_call(client: redis.Redis, namespace: str, *, provider: str, status: int | None,
+                         seconds: float) -> None:
+    status_class = "error" if status is None else f"{status // 100}xx"
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.hincrby(key(namespace, "external_calls_total"), f"{provider}{SEP}{status_class}", 1)
+        _observe(pipe, namespace, "external_call_seconds", (provider,), seconds, CALL_BUCKETS)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.debug("metrics not recorded: %s", exc)
+
+
+def record_llm_tokens(client: redis.Redis, namespace: str, *, model: str | None, usage: dict[str, int]) -> None:
+    try:
+        pipe = client.pipeline(transaction=False)
+        for direction in ("input_tokens", "output_tokens"):
+            if usage.get(direction):
+                pipe.hincrby(key(namespace, "llm_tokens_total"), f"{model or 'unknown'}{SEP}{direction[:-7]}", int(usage[direction]))
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.debug("metrics not recorded: %s", exc)

@@ -1,0 +1,80 @@
+"""Batches (admin, owner; operators across tenants naming the account)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from flask import Blueprint, jsonify
+from pydantic import Field
+
+from shared import batches
+from shared.errors import ApiError
+from shared.jobs.serialize import job_to_dict
+from shared.jobs.service import JobRef
+from web.auth import ADMIN_UP, principal, require
+from web.db import db, dispatch_after_commit, notify_after_commit
+from web.openapi import doc
+from web.validation import Strict, parse_body
+
+bp = Blueprint("batches", __name__, url_prefix="/api/v1/batches")
+
+Action = Literal["regenerate_resolution_note", "regenerate_escalation_package", "retry_failed_writebacks",
+                 "reverify_ticket_status"]
+
+
+class BatchFilter(Strict):
+    session_ids: list[uuid.UUID] | None = Field(default=None, max_length=100_000)
+    status: Literal["active", "paused", "requesting_escalation", "escalated", "resolved"] | None = None
+    updated_since: datetime | None = None
+    updated_before: datetime | None = None
+
+
+class BatchCreate(Strict):
+    action: Action
+    filter: BatchFilter = Field(default_factory=BatchFilter)
+    account_id: uuid.UUID | None = Field(default=None, description="operators only: the tenant to reprocess")
+
+
+@bp.post("")
+@require(*ADMIN_UP, operator=True)
+@doc("Start a batch; a batch.expand job creates its children on the batch queue", body=BatchCreate, status=202)
+def create() -> Any:
+    body = parse_body(BatchCreate)
+    p = principal()
+    if p.is_operator:
+        if body.account_id is None:
+            raise ApiError(422, "validation_failed", "operators must name the account_id to reprocess",
+                           errors=[{"field": "account_id", "message": "required for operators"}])
+        from db.models import Account
+
+        if db().get(Account, body.account_id) is None:
+            raise ApiError(404, "account_not_found", "no such account")
+        account_id = body.account_id
+    else:
+        if body.account_id is not None and body.account_id != p.account_id:
+            raise ApiError(404, "account_not_found", "no such account")
+        account_id = p.account_id  # type: ignore[assignment]
+    flt = body.filter.model_dump(mode="json", exclude_none=True)
+    batch, job = batches.create_batch(db(), account_id=account_id, action=body.action, flt=flt, user_id=p.user_id)
+    dispatch_after_commit(JobRef.of(job))
+    return jsonify({"batch": batches.batch_to_dict(db(), batch), "expand_job": job_to_dict(job)}), 202
+
+
+@bp.get("/<uuid:batch_id>")
+@require(*ADMIN_UP, operator=True)
+@doc("Batch progress, counted from its children")
+def get(batch_id: uuid.UUID) -> Any:
+    batches.finish_batches(db())  # settle a just-finished batch now rather than at the next sweep
+    return jsonify(batches.batch_to_dict(db(), batches.get_batch(db(), batch_id)))
+
+
+@bp.post("/<uuid:batch_id>/cancel")
+@require(*ADMIN_UP, operator=True)
+@doc("Cancel: queued children stop at once, running ones finish")
+def cancel(batch_id: uuid.UUID) -> Any:
+    batch = batches.get_batch(db(), batch_id, for_update=True)
+    cancelled = batches.cancel_batch(db(), batch)
+    notify_after_commit(*cancelled)
+    db().flush()
+    return jsonify(batches.batch_to_dict(db(), batch))

@@ -1,0 +1,211 @@
+"""L1 workspace: intake (match-or-build), guided walks, AI-built next nodes, queues (l1 and covering engineers)."""
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from flask import Blueprint, jsonify
+from pydantic import Field, StringConstraints
+
+from db.models import Job, L1Flow, L1WalkSession
+from shared.jobs.serialize import job_to_dict
+from shared.jobs.service import JobRef
+from shared.l1 import ai_build, sessions, tickets, walk
+from shared.l1.intake import IntakeRequest, run_intake
+from shared.l1.matching import Thresholds
+from web.auth import ENGINEER_UP, L1_UP, principal, require
+from web.db import db, dispatch_after_commit
+from web.idempotency import replay_or_create
+from web.openapi import doc
+from web.state import state
+from web.validation import Strict, parse_body, parse_query
+
+bp = Blueprint("l1", __name__, url_prefix="/api/v1/l1")
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ReasonCategory = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class Intake(Strict):
+    problem_statement: Text
+    customer_name: str | None = Field(default=None, max_length=200)
+    customer_contact: str | None = Field(default=None, max_length=320)
+    force_build: bool = False
+
+
+class Step(Strict):
+    node_id: str = Field(min_length=1, max_length=64)
+    answer: str = Field(min_length=1, max_length=200)
+    next_node_id: str | None = Field(default=None, max_length=64, description="optional: where the answer leads")
+    note: ShortText | None = None
+
+
+class Note(Strict):
+    text: Text
+
+
+class Resolve(Strict):
+    helpful: bool | None = None
+    resolution_notes: Text | None = None
+
+
+class Escalate(Strict):
+    reason: ShortText | None = None
+    reason_category: ReasonCategory = "other"
+
+
+class EscalateWithoutWalk(Escalate):
+    problem_statement: Text
+    customer_name: str | None = Field(default=None, max_length=200)
+    customer_contact: str | None = Field(default=None, max_length=320)
+
+
+class NextNode(Strict):
+    observation: ShortText | None = None
+
+
+class QueueQuery(Strict):
+    status: Literal["open", "in_progress", "resolved", "escalated"] | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class ActiveQuery(Strict):
+    limit: int = Field(default=20, ge=1, le=50)
+
+
+class EscalationsQuery(Strict):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+def _thresholds() -> Thresholds:
+    s = state().settings
+    return Thresholds(s.flowpilot_l1_match_threshold, s.flowpilot_l1_suggest_threshold,
+                      s.flowpilot_l1_category_threshold)
+
+
+def _full(s: L1WalkSession) -> dict[str, Any]:
+    return sessions.hydrate(db(), [s])[0]
+
+
+def _locked(session_id: uuid.UUID) -> tuple[L1WalkSession, L1Flow | None]:
+    s = sessions.get_walk(db(), session_id, for_update=True)
+    return s, db().get(L1Flow, s.flow_id) if s.flow_id else None
+
+
+@bp.post("/intake")
+@require(*L1_UP)
+@doc("Intake: matched / build (201, ticket + session) or suggest / out_of_scope (200, nothing created)",
+     body=Intake, status=201)
+def intake() -> Any:
+    body = parse_body(Intake)
+    p = principal()
+    req = IntakeRequest(body.problem_statement, body.customer_name, body.customer_contact, body.force_build)
+    result, created = run_intake(db(), req, account_id=p.account_id, user_id=p.user_id,  # type: ignore[arg-type]
+                                 thresholds=_thresholds())
+    return jsonify(result), 201 if created else 200
+
+
+@bp.get("/queue")
+@require(*L1_UP)
+@doc("Internal tickets, newest first, with their latest session", query=QueueQuery)
+def queue() -> Any:
+    q = parse_query(QueueQuery)
+    rows, cursor = tickets.list_queue(db(), status=q.status, cursor=q.cursor, limit=q.limit)
+    return jsonify({"items": rows, "next_cursor": cursor})
+
+
+@bp.get("/sessions/active")
+@require(*L1_UP)
+@doc("The caller's active sessions, newest first", query=ActiveQuery)
+def active_sessions() -> Any:
+    q = parse_query(ActiveQuery)
+    return jsonify({"items": sessions.hydrate(db(), sessions.list_active(db(), principal().user_id, q.limit))})
+
+
+@bp.get("/sessions/<uuid:session_id>")
+@require(*L1_UP)
+@doc("Get a walk session (current node, walked path, notes)")
+def get_session(session_id: uuid.UUID) -> Any:
+    return jsonify(_full(sessions.get_walk(db(), session_id)))
+
+
+@bp.post("/sessions/<uuid:session_id>/step")
+@require(*L1_UP)
+@doc("Answer the current node (400 if the node or answer does not fit the flow; 409 once finished)", body=Step)
+def step(session_id: uuid.UUID) -> Any:
+    body = parse_body(Step)
+    s, flow = _locked(session_id)
+    s = walk.step(db(), s, flow, node_id=body.node_id, answer=body.answer, next_node_id=body.next_node_id,
+                  note=body.note, user_id=principal().user_id)
+    return jsonify(_full(s))
+
+
+@bp.post("/sessions/<uuid:session_id>/notes")
+@require(*L1_UP)
+@doc("Add a walk note", body=Note)
+def notes(session_id: uuid.UUID) -> Any:
+    body = parse_body(Note)
+    s, _ = _locked(session_id)
+    return jsonify(_full(walk.add_note(db(), s, body.text, principal().user_id)))
+
+
+@bp.post("/sessions/<uuid:session_id>/resolve")
+@require(*L1_UP)
+@doc("Resolve the session (and its ticket)", body=Resolve)
+def resolve(session_id: uuid.UUID) -> Any:
+    body = parse_body(Resolve)
+    s, _ = _locked(session_id)
+    return jsonify(_full(walk.resolve(db(), s, helpful=body.helpful, notes=body.resolution_notes)))
+
+
+@bp.post("/sessions/<uuid:session_id>/escalate")
+@require(*L1_UP)
+@doc("Escalate the session to the engineers' queue", body=Escalate)
+def escalate(session_id: uuid.UUID) -> Any:
+    body = parse_body(Escalate)
+    s, _ = _locked(session_id)
+    return jsonify(_full(walk.escalate(db(), s, reason=body.reason, reason_category=body.reason_category)))
+
+
+@bp.post("/sessions/<uuid:session_id>/next-node")
+@require(*L1_UP)
+@doc("AI build: queue an l1.next_node job; its result is the next question, the session's current node",
+     body=NextNode, status=202)
+def next_node(session_id: uuid.UUID) -> Any:
+    body = parse_body(NextNode)
+    s, _ = _locked(session_id)
+
+    def make(key: str | None, fingerprint: str | None) -> tuple[Job, bool]:
+        return ai_build.request_next_node(db(), s, user_id=principal().user_id, observation=body.observation,
+                                          idempotency_key=key, fingerprint=fingerprint)
+
+    job, created = replay_or_create(make)
+    if created:
+        dispatch_after_commit(JobRef.of(job))
+    return jsonify({"job": job_to_dict(job)}), 202
+
+
+@bp.post("/escalate-without-walk")
+@require(*L1_UP)
+@doc("Open a ticket and escalate it at once (no walk)", body=EscalateWithoutWalk, status=201)
+def escalate_without_walk() -> Any:
+    body = parse_body(EscalateWithoutWalk)
+    p = principal()
+    ticket = tickets.create_ticket(db(), account_id=p.account_id, created_by=p.user_id,  # type: ignore[arg-type]
+                                   problem_statement=body.problem_statement, customer_name=body.customer_name,
+                                   customer_contact=body.customer_contact, status="escalated")
+    s = sessions.start_escalated(db(), account_id=p.account_id, user_id=p.user_id, ticket=ticket,  # type: ignore[arg-type]
+                                 reason=body.reason, reason_category=body.reason_category)
+    return jsonify(_full(s)), 201
+
+
+@bp.get("/escalations")
+@require(*ENGINEER_UP)
+@doc("Escalated walks, most recent first, with their path and notes", query=EscalationsQuery)
+def escalations() -> Any:
+    q = parse_query(EscalationsQuery)
+    rows, cursor = sessions.list_escalated(db(), q.cursor, q.limit)
+    return jsonify({"items": sessions.hydrate(db(), rows), "next_cursor": cursor})

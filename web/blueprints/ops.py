@@ -1,0 +1,170 @@
+"""Operator endpoints (platform operators only, across tenants through the system scope)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from flask import Blueprint, jsonify
+from pydantic import Field
+from sqlalchemy import select
+
+from db.models import Batch, Job
+from shared import ops
+from shared.batches import batch_to_dict
+from shared.errors import not_found
+from shared.jobs.serialize import job_to_dict
+from shared.jobs.service import JobRef, cancel_job, get_job_for_update, retry_job
+from web.auth import require
+from web.db import after_commit, db, dispatch_after_commit, notify_after_commit
+from web.openapi import doc
+from web.state import state
+from web.validation import Strict, parse_body, parse_query
+
+bp = Blueprint("ops", __name__, url_prefix="/api/v1/ops")
+
+Status = Literal["queued", "running", "retrying", "succeeded", "failed", "cancelled"]
+
+
+class JobQuery(Strict):
+    status: Status | None = None
+    kind: str | None = Field(default=None, max_length=64)
+    account_id: uuid.UUID | None = None
+    batch_id: uuid.UUID | None = None
+    since: datetime | None = None
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class BulkAction(Strict):
+    status: Status | None = None
+    kind: str | None = Field(default=None, max_length=64)
+    account_id: uuid.UUID | None = None
+    batch_id: uuid.UUID | None = None
+    since: datetime | None = None
+    ids: list[uuid.UUID] | None = Field(default=None, max_length=ops.BULK_LIMIT)
+
+
+class BatchQuery(Strict):
+    status: Literal["expanding", "running", "succeeded", "failed", "cancelled"] | None = None
+
+
+class PurgeBody(Strict):
+    message_ids: list[str] | None = Field(default=None, max_length=ops.BULK_LIMIT)
+
+
+def ops_job(job: Job) -> dict[str, Any]:
+    return {**job_to_dict(job), "account_id": str(job.account_id) if job.account_id else None, "queue": job.queue}
+
+
+@bp.get("/queues")
+@require(operator=True)
+@doc("Broker queue depths, job counts by status and kind, workers seen")
+def queues() -> Any:
+    st = state()
+    return jsonify({
+        "queues": ops.queue_stats(st.redis, st.namespace),
+        "jobs": ops.job_counts(db()),
+        "workers": ops.workers_seen(st.redis, st.namespace),
+    })
+
+
+@bp.get("/jobs")
+@require(operator=True)
+@doc("Jobs across tenants, newest first, filtered, cursor-paginated", query=JobQuery)
+def jobs() -> Any:
+    q = parse_query(JobQuery)
+    flt = ops.JobFilter(status=q.status, kind=q.kind, account_id=q.account_id, since=q.since, batch_id=q.batch_id)
+    rows, cursor = ops.list_jobs(db(), flt, q.cursor, q.limit)
+    return jsonify({"items": [ops_job(j) for j in rows], "next_cursor": cursor})
+
+
+def _one(job_id: uuid.UUID) -> Job:
+    job = get_job_for_update(db(), job_id)
+    if job is None:
+        raise not_found("job")
+    return job
+
+
+@bp.post("/jobs/<uuid:job_id>/retry")
+@require(operator=True)
+@doc("Retry one failed job", status=202)
+def retry_one(job_id: uuid.UUID) -> Any:
+    job = retry_job(db(), _one(job_id))
+    dispatch_after_commit(JobRef.of(job))
+    notify_after_commit(job.id)
+    return jsonify({"job": ops_job(job)}), 202
+
+
+@bp.post("/jobs/<uuid:job_id>/cancel")
+@require(operator=True)
+@doc("Cancel one queued or retrying job")
+def cancel_one(job_id: uuid.UUID) -> Any:
+    job = cancel_job(db(), _one(job_id))
+    notify_after_commit(job.id)
+    return jsonify({"job": ops_job(job)})
+
+
+def _bulk(action: str) -> Any:
+    body = parse_body(BulkAction)
+    flt = ops.JobFilter(status=body.status, kind=body.kind, account_id=body.account_id, since=body.since,
+                        batch_id=body.batch_id, ids=body.ids)
+    done, skipped = ops.bulk(db(), flt, action)
+    if action == "retry":
+        dispatch_after_commit(*(JobRef.of(j) for j in done))
+    notify_after_commit(*(j.id for j in done))
+    return jsonify({"affected": len(done), "ids": [str(j.id) for j in done], "skipped": skipped})
+
+
+@bp.post("/jobs/retry")
+@require(operator=True)
+@doc("Retry every failed job matching the filter", body=BulkAction)
+def retry_bulk() -> Any:
+    return _bulk("retry")
+
+
+@bp.post("/jobs/cancel")
+@require(operator=True)
+@doc("Cancel every queued/retrying job matching the filter", body=BulkAction)
+def cancel_bulk() -> Any:
+    return _bulk("cancel")
+
+
+@bp.get("/batches")
+@require(operator=True)
+@doc("The newest 50 batches across tenants, with progress counted from their children", query=BatchQuery)
+def batches() -> Any:
+    q = parse_query(BatchQuery)
+    stmt = select(Batch).order_by(Batch.created_at.desc(), Batch.id.desc()).limit(50)
+    if q.status:
+        stmt = stmt.where(Batch.status == q.status)
+    rows = db().execute(stmt).scalars().all()
+    return jsonify({"items": [{**batch_to_dict(db(), b), "account_id": str(b.account_id)} for b in rows]})
+
+
+@bp.get("/dead-letters")
+@require(operator=True)
+@doc("Dead-lettered broker messages with the job each one belongs to")
+def dead_letters() -> Any:
+    st = state()
+    return jsonify({"items": ops.dead_letters(st.redis, st.namespace)})
+
+
+@bp.post("/dead-letters/requeue")
+@require(operator=True)
+@doc("Requeue dead letters through their job rows, then drop the dead messages")
+def requeue() -> Any:
+    st = state()
+    refs, message_ids = ops.requeue_dead_letters(db(), st.redis, st.namespace)
+    dispatch_after_commit(*refs)
+    after_commit(lambda: ops.purge_dead_letters(st.redis, st.namespace, message_ids))
+    return jsonify({"requeued": len(refs), "removed": len(message_ids)})
+
+
+@bp.post("/dead-letters/purge")
+@require(operator=True)
+@doc("Delete dead-lettered messages (all, or the listed ids)", body=PurgeBody)
+def purge() -> Any:
+    body = parse_body(PurgeBody)
+    st = state()
+    return jsonify({"removed": ops.purge_dead_letters(st.redis, st.namespace, body.message_ids)})
