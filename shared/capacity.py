@@ -1,18 +1,35 @@
 """Caps on concurrent external calls (LLM, PSA) across every worker process, globally and per tenant.
 
-Built on Dramatiq's Redis concurrent rate limiter, so every worker on every host shares the slots.
+A semaphore per scope in Redis: a sorted set of holder tokens scored by their expiry, so a holder
+that dies (SIGKILL) frees its slot after `ttl`. Acquiring the tenant and the global slot is one
+atomic Lua call (both or neither), releasing is one more: two round trips per guarded call.
 """
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import redis
-from dramatiq.rate_limits import ConcurrentRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend
 
 from shared.errors import TransientError
+
+_ACQUIRE = """
+local now = tonumber(ARGV[1])
+local expiry = now + tonumber(ARGV[2])
+local token = ARGV[3]
+for i, k in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+  if redis.call('ZCARD', k) >= tonumber(ARGV[3 + i]) then return 0 end
+end
+for _, k in ipairs(KEYS) do
+  redis.call('ZADD', k, expiry, token)
+  redis.call('PEXPIRE', k, tonumber(ARGV[2]))
+end
+return 1
+"""
 
 
 class Capacity:
@@ -20,33 +37,37 @@ class Capacity:
 
     def __init__(self, client: redis.Redis, namespace: str, name: str, *, global_limit: int, tenant_limit: int,
                  wait_s: float = 20.0, ttl_ms: int = 180_000) -> None:
-        self._backend = RedisBackend(client=client)
+        self._client = client
+        self._acquire: Any = client.register_script(_ACQUIRE)
         self._prefix = f"{namespace}:capacity:{name}"
         self._name = name
-        self._global = ConcurrentRateLimiter(self._backend, f"{self._prefix}:global", limit=global_limit, ttl=ttl_ms)
-        self._tenant_limit = tenant_limit
+        self._limits = (tenant_limit, global_limit)
         self._wait_s = wait_s
         self._ttl_ms = ttl_ms
 
-    def _tenant(self, tenant: str) -> ConcurrentRateLimiter:
-        return ConcurrentRateLimiter(
-            self._backend, f"{self._prefix}:tenant:{tenant}", limit=self._tenant_limit, ttl=self._ttl_ms
-        )
+    def _keys(self, tenant: str) -> list[str]:
+        return [f"{self._prefix}:tenant:{tenant}", f"{self._prefix}:global"]
 
     @contextmanager
     def slot(self, tenant: str) -> Iterator[None]:
-        """Wait (bounded) for a tenant slot then a global slot; else a transient error the job retries."""
+        """Wait (bounded) for a tenant and a global slot; else a transient error the job retries."""
+        keys, token = self._keys(tenant), uuid.uuid4().hex
         deadline = time.monotonic() + self._wait_s
-        held: list[ConcurrentRateLimiter] = []
+        delay = 0.005
+        while not self._acquire(keys=keys, args=[int(time.time() * 1000), self._ttl_ms, token, *self._limits]):
+            if time.monotonic() >= deadline:
+                raise TransientError(f"{self._name}_capacity_exhausted", f"all {self._name} slots are busy",
+                                     retry_after=2.0)
+            time.sleep(delay)
+            delay = min(0.1, delay * 2)
         try:
-            for limiter in (self._tenant(tenant), self._global):
-                while not limiter._acquire():
-                    if time.monotonic() >= deadline:
-                        raise TransientError(f"{self._name}_capacity_exhausted", f"all {self._name} slots are busy",
-                                             retry_after=2.0)
-                    time.sleep(0.05)
-                held.append(limiter)
             yield
         finally:
-            for limiter in reversed(held):
-                limiter._release()
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.zrem(key, token)
+            pipe.execute()
+
+    def in_use(self, tenant: str | None = None) -> int:
+        key = self._keys(tenant)[0] if tenant else f"{self._prefix}:global"
+        return int(self._client.zcount(key, int(time.time() * 1000), "+inf"))
