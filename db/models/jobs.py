@@ -49,6 +49,9 @@ class Job(Base):
         Index("ix_jobs_status_kind", "status", "kind"),
         Index("ix_jobs_session", "session_id", "created_at"),
         Index("ix_jobs_batch_status", "batch_id", "status"),
+        Index("ix_jobs_created", "created_at", "id"),
+        Index("ix_jobs_status_created", "status", "created_at", "id"),
+        Index("ix_jobs_session_kind_status", "session_id", "kind", "status"),
     )
     id: Mapped[uuid.UUID] = pk()
     # NULL only for platform jobs an operator submits (visible in the system scope alone).
