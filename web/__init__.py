@@ -12,8 +12,7 @@ from shared.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from web import cli, db, metrics_view, openapi, problems
-    from web import console
+    from web import cli, console, db, metrics_view, openapi, problems
     from web import state as state_mod
     from web.blueprints import batches, fixes, jobs, ops, previews, sessions, tenant, writeback
     from web.blueprints import l1 as l1_views

@@ -6,7 +6,8 @@ import uuid
 
 from sqlalchemy import insert
 
-from db.engine import tenant as tenant_scope, transaction
+from db.engine import tenant as tenant_scope
+from db.engine import transaction
 from db.models import AiSession
 from tests.helpers import wait_job
 
