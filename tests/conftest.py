@@ -230,7 +230,8 @@ def worker(settings: Settings) -> Iterator[Worker]:
 
 
 @contextmanager
-def _start_worker(settings: Settings, threads: int = 4) -> Iterator[Worker]:
+def _start_worker(settings: Settings, threads: int = 4, pools: dict[str, int] | None = None) -> Iterator[Worker]:
+    """Worker threads on all queues, or separate pools per queue (like the Procfile) with `pools`."""
     import dramatiq
 
     from workers import resources as resources_mod
@@ -245,6 +246,17 @@ def _start_worker(settings: Settings, threads: int = 4) -> Iterator[Worker]:
     res.heartbeat = Heartbeat(res, settings.flowpilot_heartbeat_interval_s)
     res.heartbeat.start()
     resources_mod.install(res)
+    if pools:
+        extra = [Worker(broker, queues={q}, worker_threads=n, worker_timeout=100) for q, n in pools.items()]
+        for e in extra:
+            e.start()
+        yield extra[0]
+        for e in extra:
+            e.stop()
+        broker.close()
+        resources_mod.install(None)
+        res.dispose()
+        return
     w = Worker(broker, worker_threads=threads, worker_timeout=100)
     w.start()
     yield w
