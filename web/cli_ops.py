@@ -45,7 +45,7 @@ def _filter(status: str | None, kind: str | None, account_id: uuid.UUID | None,
 def queues(as_json: bool) -> None:
     st = state()
     with transaction(st.engine, SYSTEM) as db:
-        data = {"queues": ops.queue_stats(st.redis, st.namespace), "jobs": ops.job_counts(db),
+        data: dict[str, Any] = {"queues": ops.queue_stats(st.redis, st.namespace), "jobs": ops.job_counts(db),
                 "workers": ops.workers_seen(st.redis, st.namespace)}
     human = _table(data["queues"], ["name", "ready", "delayed", "in_flight", "dead", "oldest_ready_age_s"])
     human += "\n\njobs by status: " + ", ".join(f"{k}={v}" for k, v in sorted(data["jobs"]["by_status"].items()))
