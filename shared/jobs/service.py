@@ -46,52 +46,33 @@ def create_job(
 ) -> tuple[Job, bool]:
     """Insert a queued job, or return the active job holding `dedupe_key` (created=False)."""
     spec = spec_for(kind)
-    job = Job(
-        id=uuid.uuid4(),
-        account_id=account_id,
-        kind=kind,
-        queue=queue or spec.queue,
-        status="queued",
-        attempts=0,
-        max_attempts=spec.max_attempts,
-        payload=payload or {},
-        steps={},
-        created_by=created_by,
-        session_id=session_id,
-        batch_id=batch_id,
-        dedupe_key=dedupe_key,
-        idempotency_key=idempotency_key,
+    fields = dict(
+        account_id=account_id, kind=kind, queue=queue or spec.queue, status="queued", attempts=0,
+        max_attempts=spec.max_attempts, payload=payload or {}, steps={}, created_by=created_by,
+        session_id=session_id, batch_id=batch_id, dedupe_key=dedupe_key, idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
-        dispatched_at=func.now(),
     )
     if dedupe_key is None:
+        job = Job(id=uuid.uuid4(), dispatched_at=func.now(), **fields)
         db.add(job)
         db.flush()
         return job, True
-    try:
-        with db.begin_nested():
-            db.add(job)
-            db.flush()
-        return job, True
-    except IntegrityError:
-        existing = db.execute(
-            select(Job).where(Job.dedupe_key == dedupe_key, Job.status.in_(ACTIVE_JOB_STATUSES))
-        ).scalar_one_or_none()
-        if existing is None:  # the holder finished between our insert and this read: try once more
-            return create_job(
-                db,
-                account_id=account_id,
-                kind=kind,
-                payload=payload,
-                created_by=created_by,
-                session_id=session_id,
-                batch_id=batch_id,
-                dedupe_key=dedupe_key,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                queue=queue,
-            )
-        return existing, False
+    for attempt in range(3):  # the holder may finish between our failed insert and the read: try again
+        job = Job(id=uuid.uuid4(), dispatched_at=func.now(), **fields)
+        try:
+            with db.begin_nested():
+                db.add(job)
+                db.flush()
+            return job, True
+        except IntegrityError:
+            existing = db.execute(
+                select(Job).where(Job.dedupe_key == dedupe_key, Job.status.in_(ACTIVE_JOB_STATUSES))
+            ).scalar_one_or_none()
+            if existing is not None:
+                return existing, False
+            if attempt == 2:  # not a dedupe conflict (e.g. an Idempotency-Key race): the caller decides
+                raise
+    raise AssertionError("unreachable")
 
 
 def find_by_idempotency_key(
