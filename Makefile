@@ -21,7 +21,7 @@ run: ## migrate, create the demo tenant, run web+worker+batch+clock (Ctrl-C to s
 	@bash scripts/run.sh
 
 test: ## run the test suite (throwaway databases; local services, else private ones)
-	@$(DEV_ENV) test && exec $(VENV)/bin/pytest -q $(ARGS)
+	@$(DEV_ENV) test && exec $(VENV)/bin/pytest -q --ignore=tests/chaos $(ARGS)
 
 test-chaos: ## run the chaos tests in tests/chaos (if present)
 	@if [ ! -d tests/chaos ]; then echo "tests/chaos does not exist yet; nothing to run"; exit 0; fi; \

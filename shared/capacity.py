@@ -6,6 +6,7 @@ atomic Lua call (both or neither), releasing is one more: two round trips per gu
 """
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -44,6 +45,9 @@ class Capacity:
         self._limits = (tenant_limit, global_limit)
         self._wait_s = wait_s
         self._ttl_ms = ttl_ms
+        # Slots this process holds (token -> keys): `renew()` keeps them alive while the process is.
+        self._held: dict[str, list[str]] = {}
+        self._held_lock = threading.Lock()
 
     def _keys(self, tenant: str) -> list[str]:
         return [f"{self._prefix}:tenant:{tenant}", f"{self._prefix}:global"]
@@ -60,13 +64,35 @@ class Capacity:
                                      retry_after=2.0)
             time.sleep(delay)
             delay = min(0.1, delay * 2)
+        with self._held_lock:
+            self._held[token] = keys
         try:
             yield
         finally:
+            with self._held_lock:
+                self._held.pop(token, None)
             pipe = self._client.pipeline(transaction=False)
             for key in keys:
                 pipe.zrem(key, token)
             pipe.execute()
+
+    def renew(self) -> None:
+        """Move the expiry of every slot held by this process `ttl` ahead (the worker heartbeat calls this).
+
+        So `ttl` only has to outlast a missed beat, not the longest guarded call: a holder that was
+        SIGKILLed stops renewing and its slot frees within `ttl`.
+        """
+        with self._held_lock:
+            held = list(self._held.items())
+        if not held:
+            return
+        expiry = int(time.time() * 1000) + self._ttl_ms
+        pipe = self._client.pipeline(transaction=False)
+        for token, keys in held:
+            for key in keys:
+                pipe.zadd(key, {token: expiry}, xx=True)  # xx: a slot released meanwhile stays released
+                pipe.pexpire(key, self._ttl_ms)
+        pipe.execute()
 
     def in_use(self, tenant: str | None = None) -> int:
         key = self._keys(tenant)[0] if tenant else f"{self._prefix}:global"

@@ -6,7 +6,8 @@ import re
 
 _SECRET_PATTERNS = [
     re.compile(r"fp_[A-Za-z0-9_\-]{20,}"),  # our API tokens
-    re.compile(r"(?i)(authorization:\s*)(basic|bearer)\s+[A-Za-z0-9+/=._\-]+"),
+    # "Authorization: Basic …" and the repr/JSON forms of a headers dict ('Authorization': 'Basic …').
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer)\s+[A-Za-z0-9+/=._\-]+"),
     re.compile(r"sk-ant-[A-Za-z0-9_\-]+"),
 ]
 

@@ -52,6 +52,12 @@ class Heartbeat:
             self._resources.redis.set(f"{ns}:workers:{self.worker_id}", len(tokens), ex=int(self._interval * 3) + 1)
         except Exception as exc:
             log.debug("presence beat failed: %s", exc)
+        for capacity in (self._resources.llm_capacity, self._resources.psa_capacity):
+            try:
+                if capacity is not None:
+                    capacity.renew()  # the slots this process holds stay ours while it beats
+            except Exception as exc:
+                log.debug("capacity lease renewal failed: %s", exc)
         if not tokens:
             return
         with transaction(self._resources.engine, SYSTEM) as db:

@@ -43,12 +43,16 @@ class Resources:
             generator=build_generator(settings),
             cipher=CredentialCipher(settings.secret_keys) if settings.secret_keys else None,
         )
+        # Capacity slots are leases the heartbeat renews: a SIGKILLed holder frees its slot once it
+        # would count as a lost worker, instead of blocking the tenant for a fixed 3 minutes.
+        lease_ms = int(settings.flowpilot_stale_heartbeat_s * 1000)
         res.llm_capacity = Capacity(
             res.redis,
             settings.flowpilot_redis_namespace,
             "llm",
             global_limit=settings.flowpilot_llm_max_concurrency,
             tenant_limit=settings.flowpilot_llm_tenant_concurrency,
+            ttl_ms=lease_ms,
         )
         res.psa_capacity = Capacity(
             res.redis,
@@ -56,6 +60,7 @@ class Resources:
             "psa",
             global_limit=settings.flowpilot_psa_max_concurrency,
             tenant_limit=settings.flowpilot_psa_tenant_concurrency,
+            ttl_ms=lease_ms,
         )
         return res
 

@@ -49,13 +49,27 @@ def test_concurrency_never_exceeds_limits(client):
 
 
 def test_exhausted_is_transient_and_dead_holders_expire(client):
-    cap = Capacity(client, f"captest-{uuid.uuid4().hex[:6]}", "psa", global_limit=1, tenant_limit=1, wait_s=0.2, ttl_ms=300)
+    cap = Capacity(client, f"captest-{uuid.uuid4().hex[:6]}", "psa", global_limit=1, tenant_limit=1, wait_s=0.2, ttl_ms=1500)
     holder = cap.slot("a")
     holder.__enter__()  # a holder that never releases (as if SIGKILLed)
     with pytest.raises(TransientError) as err:
         with cap.slot("b"):
             pass
     assert err.value.code == "psa_capacity_exhausted" and err.value.retry_after == 2.0
-    time.sleep(0.35)
+    time.sleep(1.6)
     with cap.slot("b"):
         assert cap.in_use() == 1
+
+
+def test_renewed_holders_outlive_ttl_and_only_they_do(client):
+    """The worker heartbeat renews the slots its process holds; a SIGKILLed holder's lease just runs out."""
+    ns = f"captest-{uuid.uuid4().hex[:6]}"
+    cap = Capacity(client, ns, "psa", global_limit=2, tenant_limit=2, wait_s=0.2, ttl_ms=1500)
+    dead = Capacity(client, ns, "psa", global_limit=2, tenant_limit=2, wait_s=0.2, ttl_ms=1500)
+    with cap.slot("a"):
+        dead.slot("a").__enter__()  # another process's slot that is never renewed (it was SIGKILLed)
+        for _ in range(8):  # 2.4 s > ttl; renewing every 0.3 s leaves wide margins under load
+            time.sleep(0.3)
+            cap.renew()
+        assert cap.in_use("a") == 1  # ours is still held after 2 x ttl; the dead one expired
+    assert cap.in_use("a") == 0
