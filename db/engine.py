@@ -66,6 +66,21 @@ def _apply_scope(session: Session, transaction: SessionTransaction, connection: 
         connection.execute(_SET_TENANT, {"account_id": str(scope.account_id)})
 
 
+_SWITCH_TO_TENANT = text(
+    "SELECT set_config('app.system_scope', '', true), set_config('app.account_id', :account_id, true)"
+)
+
+
+def narrow_to_tenant(session: Session, account_id: uuid.UUID) -> None:
+    """Leave the system scope for one tenant inside the current transaction (and any later one).
+
+    Used by the web request: the token lookup runs in the system scope, then the same transaction
+    continues as the caller's tenant, saving a second transaction per request.
+    """
+    session.info["scope"] = tenant(account_id)
+    session.execute(_SWITCH_TO_TENANT, {"account_id": str(account_id)})
+
+
 def open_session(engine: Engine, scope: Scope | None, isolation: str | None = None) -> Session:
     bind = engine.execution_options(isolation_level=isolation) if isolation else engine
     return Session(bind=bind, expire_on_commit=False, info={"scope": scope})

@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 from flask import g, request
 from sqlalchemy import select
 
-from db.engine import SYSTEM, transaction
+from db.engine import SYSTEM, narrow_to_tenant
 from db.models import ApiToken, User
 from shared.errors import ApiError
 from shared.security.tokens import hash_token, looks_like_token
-from web.state import state
+from web.db import begin_request
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,15 +47,18 @@ def authenticate() -> Principal:
     token = token.strip()
     if not looks_like_token(token):
         raise _unauthorized("invalid token")
-    with transaction(state().engine, SYSTEM) as db:
-        row = db.execute(
-            select(User.id, User.account_id, User.role, User.is_operator)
-            .join(ApiToken, ApiToken.user_id == User.id)
-            .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None), User.is_active)
-        ).first()
+    # One transaction per request: the lookup runs in the system scope, then it narrows to the tenant.
+    db = begin_request(SYSTEM)
+    row = db.execute(
+        select(User.id, User.account_id, User.role, User.is_operator)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None), User.is_active)
+    ).first()
     if row is None:
         raise _unauthorized("invalid or revoked token")
     principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator))
+    if not principal.is_operator:
+        narrow_to_tenant(db, row.account_id)
     g.principal = principal
     return principal
 

@@ -11,29 +11,42 @@ from collections.abc import Callable
 from flask import Flask, Response, g
 from sqlalchemy.orm import Session
 
-from db.engine import SYSTEM, open_session, tenant
+from db.engine import Scope, open_session
 from shared.jobs.notify import publish_change
 from shared.jobs.service import JobRef
 from shared.jobs.sweeper import mark_undispatched
-from web.auth import principal
 from web.problems import problem
 from web.state import state
 
 log = logging.getLogger(__name__)
 
 
+def begin_request(scope: Scope) -> Session:
+    """Open the request's one transaction (authentication does this first, in the system scope)."""
+    session = open_session(state().engine, scope)
+    session.begin()
+    g.db = session
+    g.dispatch = []
+    g.notify = []
+    g.after_commit = []
+    return session
+
+
 def db() -> Session:
     session: Session | None = g.get("db")
-    if session is None:
-        p = principal()
-        scope = SYSTEM if p.is_operator else tenant(p.account_id)  # type: ignore[arg-type]
-        session = open_session(state().engine, scope)
-        session.begin()
-        g.db = session
-        g.dispatch = []
-        g.notify = []
-        g.after_commit = []
+    if session is None:  # only reachable for an authenticated request whose transaction was ended
+        raise RuntimeError("the request transaction is not open (db() after end_transaction()?)")
     return session
+
+
+def end_transaction() -> None:
+    """Commit now and release the connection, e.g. before a long-poll waits; nothing more is written."""
+    session: Session | None = g.pop("db", None)
+    if session is not None:
+        try:
+            session.commit()
+        finally:
+            session.close()
 
 
 def dispatch_after_commit(*refs: JobRef) -> None:

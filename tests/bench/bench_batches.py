@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import redis
 from sqlalchemy import func, insert, select
 
-from db.engine import SYSTEM, tenant as tenant_scope, transaction
+from db.engine import SYSTEM, transaction
+from db.engine import tenant as tenant_scope
 from db.models import AiSession, Batch, Job
 from tests.bench.harness import Stack, emit, stack, summary, table, worker
 from tests.fakes.anthropic_stub import AnthropicStub

@@ -16,7 +16,7 @@ from shared.jobs.notify import ChangeWaiter
 from shared.jobs.serialize import job_etag, job_to_dict
 from shared.jobs.service import JobRef, cancel_job, create_job, get_job_for_update, retry_job
 from web.auth import ADMIN_UP, L1_UP, principal, require
-from web.db import db, dispatch_after_commit, notify_after_commit
+from web.db import db, dispatch_after_commit, end_transaction, notify_after_commit
 from web.idempotency import replay_or_create
 from web.openapi import doc
 from web.state import state
@@ -25,6 +25,7 @@ from web.validation import Strict, parse_body, parse_query
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
 MAX_WAIT_S = 30
+TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 class JobCreate(Strict):
@@ -40,11 +41,10 @@ class JobWait(Strict):
     wait: int = Field(default=0, ge=0, le=MAX_WAIT_S)
 
 
-def job_response(job: Job, status: int = 200) -> Response:
-    body = job_to_dict(job)
+def job_response(body: dict[str, Any], etag: str, status: int = 200) -> Response:
     response = jsonify(body)
     response.status_code = status
-    response.headers["ETag"] = job_etag(body)
+    response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "no-cache"
     return response
 
@@ -91,39 +91,44 @@ def create() -> Any:
 @doc("Get a job; ETag/If-None-Match and ?wait=N long-poll", query=JobWait)
 def get(job_id: uuid.UUID) -> Any:
     wait = parse_query(JobWait).wait
-    job = load_job(job_id)
-    body = job_to_dict(job)
-    etag = job_etag(body)
     if_none_match = request.headers.get("If-None-Match")
-    if wait and (if_none_match is None or if_none_match == etag) and job.status not in ("succeeded", "failed", "cancelled"):
-        job = _wait_for_change(job_id, if_none_match or etag, wait) or job
+    st = state()
+    # Subscribe before the first read, so a change committed in between is never missed.
+    waiter = ChangeWaiter(st.redis, st.namespace, job_id) if wait else None
+    try:
+        job = load_job(job_id)
         body = job_to_dict(job)
         etag = job_etag(body)
+        if waiter is not None and (if_none_match is None or if_none_match == etag) and job.status not in TERMINAL:
+            scope = db().info["scope"]
+            end_transaction()  # hold a thread while waiting, never a database connection
+            job = _wait_for_change(waiter, job_id, scope, if_none_match or etag, wait) or job
+            body = job_to_dict(job)
+            etag = job_etag(body)
+    finally:
+        if waiter is not None:
+            waiter.close()
     if if_none_match is not None and if_none_match == etag:
         response = Response(status=304)
         response.headers["ETag"] = etag
         return response
-    return job_response(job)
+    return job_response(body, etag)
 
 
-def _wait_for_change(job_id: uuid.UUID, baseline: str, wait_s: int) -> Job | None:
-    """Hold the request until the job's visible state differs from `baseline` or time runs out.
+def _wait_for_change(waiter: ChangeWaiter, job_id: uuid.UUID, scope: Any, baseline: str, wait_s: int) -> Job | None:
+    """Wait for notifications until the job's visible state differs from `baseline` or time runs out.
 
-    Subscribes before re-reading, so a change committed in between is never missed; each re-read is
-    its own short transaction (no connection sits idle in a transaction while we wait).
+    Each re-read is its own short transaction, only after a notification (or at the deadline).
     """
-    st = state()
-    scope = db().info["scope"]
+    engine = state().engine
     deadline = time.monotonic() + wait_s
     latest: Job | None = None
-    with ChangeWaiter(st.redis, st.namespace, job_id) as waiter:
-        while True:
-            with transaction(st.engine, scope) as session:
-                latest = session.execute(select(Job).where(Job.id == job_id)).scalar_one_or_none()
-            if latest is None or job_etag(job_to_dict(latest)) != baseline:
-                return latest
-            if not waiter.wait(deadline):
-                return latest
+    while True:
+        notified = waiter.wait(deadline)
+        with transaction(engine, scope) as session:
+            latest = session.execute(select(Job).where(Job.id == job_id)).scalar_one_or_none()
+        if latest is None or not notified or job_etag(job_to_dict(latest)) != baseline:
+            return latest
 
 
 @bp.post("/<uuid:job_id>/cancel")
@@ -132,7 +137,8 @@ def _wait_for_change(job_id: uuid.UUID, baseline: str, wait_s: int) -> Job | Non
 def cancel(job_id: uuid.UUID) -> Any:
     job = cancel_job(db(), load_job(job_id, for_update=True))
     notify_after_commit(job.id)
-    return job_response(job)
+    body = job_to_dict(job)
+    return job_response(body, job_etag(body))
 
 
 @bp.post("/<uuid:job_id>/retry")

@@ -1,0 +1,153 @@
+"""Run every benchmark (`make bench`) and print one combined table; write tests/bench/results/all.json.
+
+Each benchmark runs as its own `python -m tests.bench.<name>` process (its own Dramatiq broker, its own
+throwaway database), prints its own tables, and writes results/<name>.json; this script then reads those
+files and prints the headline figures side by side. bench_writeback runs only when the module exists.
+No timed assertions: the exit code is non-zero only when a benchmark itself failed (crashed, or reported
+an incorrect outcome).
+
+Run: .venv/bin/python -m tests.bench.run_all [--skip previews,writeback] [--pipeline-args "--jobs 5000"]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.bench.harness import emit, table
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "tests" / "bench" / "results"
+BENCHES = ("previews", "writeback", "pipeline")
+
+
+def _exists(name: str) -> bool:
+    return importlib.util.find_spec(f"tests.bench.bench_{name}") is not None
+
+
+def _run(name: str, extra: list[str]) -> dict[str, Any]:
+    out = RESULTS / f"{name}.json"
+    before = out.stat().st_mtime if out.exists() else 0.0
+    cmd = [sys.executable, "-m", f"tests.bench.bench_{name}", *extra]
+    print(f"\n===== bench_{name}: {' '.join(shlex.quote(c) for c in cmd[1:])}", flush=True)
+    t0 = time.perf_counter()
+    # Pass the benchmark's output through, minus the in-process werkzeug server's access log (one line per request).
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    dropped = 0
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if " INFO werkzeug: " in line:
+            dropped += 1
+            continue
+        sys.stdout.write(line)
+        sys.stdout.flush()
+    rc = proc.wait()
+    if dropped:
+        print(f"({dropped} werkzeug access-log lines not shown)")
+    seconds = time.perf_counter() - t0
+    fresh = out.exists() and out.stat().st_mtime > before
+    result = json.loads(out.read_text()) if fresh else None
+    return {"rc": rc, "seconds": seconds, "result": result}
+
+
+def _g(d: Any, *path: Any, default: Any = None) -> Any:
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return default
+        d = d[p]
+    return d
+
+
+def _f(x: Any, nd: int = 1, suffix: str = "") -> str:
+    return f"{x:.{nd}f}{suffix}" if isinstance(x, (int, float)) else "-"
+
+
+def rows_for(name: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(benchmark, measure, figure, baseline / ratio) rows from a results file."""
+    d = r["result"]
+    if d is None:
+        return [(name, f"no results (exit code {r['rc']})", "-", "-")]
+    rows: list[tuple[str, str, str, str]] = []
+    if name == "previews":
+        b, c, ch = d.get("baseline_get_job", {}), d.get("cache_hit", {}), d.get("change_to_ready", {})
+        rows += [
+            (name, "preview cache hit p50 / p99", f"{_f(c.get('p50_ms'), 2)} / {_f(c.get('p99_ms'), 2)} ms",
+             f"GET /jobs p50 {_f(b.get('p50_ms'), 2)} ms; ratio {_f(d.get('cache_hit_ratio_p50'), 2)}"),
+            (name, "state change -> ready preview p50", f"{_f(ch.get('p50_ms'))} ms",
+             f"stub LLM delay {_f(d.get('llm_delay_ms'))} ms"),
+        ]
+    elif name == "writeback":
+        for run, v in sorted((d.get("runs") or {}).items()):
+            base = (f"bare {_f(v.get('bare_jobs_per_s'))} jobs/s" if "bare_jobs_per_s" in v
+                    else f"ideal {_f(v.get('ideal_jobs_per_s'))} jobs/s")
+            rows.append((name, f"{run}: {v.get('jobs')} writebacks, jobs/s (correct: {v.get('correct')})",
+                         _f(v.get("jobs_per_s")), f"{base}; ratio {_f(v.get('ratio'), 3)}"))
+    elif name == "pipeline":
+        raw = _g(d, "raw_in_process", "messages_per_s")
+        e2e = d.get("end_to_end", {})
+        rows += [
+            (name, "raw Dramatiq no-op, messages/s (in-process Worker)", _f(raw), "baseline"),
+            (name, "raw Dramatiq no-op, messages/s (dramatiq CLI, same P x T)", _f(_g(d, "raw_cli", "messages_per_s")),
+             f"ratio to in-process {_f(_g(d, 'raw_cli', 'messages_per_s') / raw if raw else None, 2)}"),
+            (name, f"end to end echo, jobs/s ({e2e.get('clients')} HTTP clients, long-poll)", _f(e2e.get("jobs_per_s")),
+             f"ratio {_f(d.get('ratio_e2e_to_raw'), 3)} (to CLI raw {_f(d.get('ratio_e2e_to_raw_cli'), 3)})"),
+            (name, "end to end p50 / p95 per job", f"{_f(_g(e2e, 'latency', 'p50_ms'))} / "
+             f"{_f(_g(e2e, 'latency', 'p95_ms'))} ms", ""),
+        ]
+        if d.get("end_to_end_with_work"):
+            w = d["end_to_end_with_work"]
+            rows.append((name, f"equal work: echo delay_ms={_g(d, 'config', 'work_ms')}, open loop, jobs/s",
+                         _f(w.get("jobs_per_s")),
+                         f"raw sleeping actor {_f(_g(d, 'raw_with_work', 'messages_per_s'))}/s; "
+                         f"ratio {_f(d.get('ratio_with_work'), 3)}"))
+        rows.append((name, "open loop (POST only), jobs/s", _f(_g(d, "open_loop", "jobs_per_s")),
+                     f"ratio {_f(d.get('ratio_open_loop_to_raw'), 3)}"))
+        for label, p in (d.get("polling") or {}).items():
+            rows.append((name, f"GET /jobs/{{id}} {p.get('pollers')} pollers, {label}: p50 / p99",
+                         f"{_f(_g(p, 'latency', 'p50_ms'))} / {_f(_g(p, 'latency', 'p99_ms'))} ms",
+                         f"{_f(p.get('requests_per_s'))} req/s"))
+        nd = _g(d, "notify_delay", "succeeded_seen") or {}
+        rows.append((name, "long-poll: commit of succeeded -> client sees it, p50 / p95",
+                     f"{_f(nd.get('p50_ms'))} / {_f(nd.get('p95_ms'))} ms", f"n={nd.get('n')}"))
+        rss = d.get("rss", {})
+        growth = rss.get("growth_1k_to_final_mb", {})
+        rows.append((name, "worker RSS growth 1k -> final jobs (per process)",
+                     ", ".join(f"{v:+.1f} MB" for v in growth.values()) or "-",
+                     f"bound < {_f(rss.get('bound_mb'), 0)} MB: {'within' if rss.get('within_bound') else 'OUTSIDE'}"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip", default="", help="comma-separated: previews,writeback,pipeline")
+    for b in BENCHES:
+        ap.add_argument(f"--{b}-args", default="", help=f"extra arguments for bench_{b}")
+    args = ap.parse_args(argv)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    runs: dict[str, Any] = {}
+    for name in BENCHES:
+        if name in skip:
+            continue
+        if not _exists(name):
+            print(f"\n===== bench_{name}: module not present, skipped", flush=True)
+            continue
+        runs[name] = _run(name, shlex.split(getattr(args, f"{name}_args")))
+    rows: list[tuple[str, ...]] = [("benchmark", "measure", "figure", "baseline / ratio")]
+    for name, r in runs.items():
+        rows.extend(rows_for(name, r))
+    print("\n===== all benchmarks (figures from this run; details above and in tests/bench/results/*.json)")
+    print(table(rows))
+    print("\n" + ", ".join(f"bench_{n}: exit {r['rc']} in {r['seconds']:.0f}s" for n, r in runs.items()))
+    emit("all", {"runs": {n: {"rc": r["rc"], "seconds": r["seconds"], "result": r["result"]} for n, r in runs.items()},
+                 "table": [list(r) for r in rows]})
+    return 0 if all(r["rc"] == 0 for r in runs.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
