@@ -24,12 +24,11 @@ def key(namespace: str, name: str) -> str:
 
 def _observe(pipe: redis.client.Pipeline, namespace: str, name: str, labels: tuple[str, ...], value: float,
              buckets: Iterable[float]) -> None:
+    """Count the observation in the one bucket it falls in; the scrape makes the buckets cumulative."""
     base = SEP.join(labels)
     h = key(namespace, name)
-    for le in buckets:
-        if value <= le:
-            pipe.hincrby(h, f"{base}{SEP}{le}", 1)
-    pipe.hincrby(h, f"{base}{SEP}+Inf", 1)
+    le = next((str(b) for b in buckets if value <= b), "+Inf")
+    pipe.hincrby(h, f"{base}{SEP}{le}", 1)
     pipe.hincrbyfloat(h, f"{base}{SEP}sum", value)
 
 

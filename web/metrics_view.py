@@ -32,8 +32,13 @@ def _histogram(name: str, doc: str, label: str, raw: dict[str, str]) -> Histogra
         labelvalue, bound = field.rsplit(SEP, 1)
         grouped[labelvalue][bound] = float(value)
     for labelvalue, values in sorted(grouped.items()):
+        # Workers count each observation in its own bucket only; Prometheus wants cumulative ones.
         bounds = sorted((float(b), c) for b, c in values.items() if b not in ("+Inf", "sum"))
-        buckets = [(str(b), c) for b, c in bounds] + [("+Inf", values.get("+Inf", 0.0))]
+        running, buckets = 0.0, []
+        for upper, count in bounds:
+            running += count
+            buckets.append((str(upper), running))
+        buckets.append(("+Inf", running + values.get("+Inf", 0.0)))
         family.add_metric([labelvalue], buckets, values.get("sum", 0.0))
     return family
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from shared.errors import ApiError
 
@@ -27,6 +28,53 @@ def _errors(exc: ValidationError) -> list[dict[str, str]]:
     return out
 
 
+def _to_utc(value: datetime) -> datetime:
+    """Aware timestamps in UTC: Postgres refuses offsets beyond ±15:59 that pydantic accepts (→ 500)."""
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp is out of range") from None
+
+
+Timestamp = Annotated[datetime, AfterValidator(_to_utc)]
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why Postgres (text, jsonb) cannot store a string in `value`, if one is unstorable (else a 500 later).
+
+    U+0000 and unpaired surrogates (valid in a JSON escape, not in UTF-8) are refused by both types.
+    """
+    stack = [value]  # iterative: a body nested as deep as json.loads allows must not overflow here
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "NUL (\\u0000) characters are not allowed"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "unpaired surrogate escapes (\\ud800-\\udfff) are not allowed"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def _check_storable(value: Any, where: str) -> None:
+    reason = _unstorable(value)
+    if reason is not None:
+        raise ApiError(422, "validation_failed", f"the {where} is invalid: {reason}",
+                       errors=[{"field": where, "message": reason}])
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN/Infinity: Python accepts them, JSON and jsonb do not
+
+
 def raw_json() -> Any:
     data = request.get_data(cache=True)
     if not data:
@@ -35,9 +83,11 @@ def raw_json() -> Any:
     if ctype and ctype != "application/json" and not ctype.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        parsed = json.loads(data, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+    _check_storable(parsed, "body")
+    return parsed
 
 
 def parse_body(model: type[M]) -> M:
@@ -51,8 +101,10 @@ def parse_body(model: type[M]) -> M:
 
 
 def parse_query(model: type[M]) -> M:
+    args = request.args.to_dict()
+    _check_storable(args, "query")
     try:
-        return model.model_validate(request.args.to_dict())
+        return model.model_validate(args)
     except ValidationError as exc:
         raise ApiError(422, "validation_failed", "the query string is invalid", errors=_errors(exc)) from None
 

@@ -5,9 +5,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, update
+from sqlalchemy import Table, func, update
 from sqlalchemy.orm import Session
 
 from db.engine import Scope, transaction
@@ -44,11 +44,12 @@ class JobContext:
             yield db
 
     def _fenced(self, db: Session, **values: Any) -> None:
+        jobs = cast(Table, Job.__table__)  # Core, not the ORM bulk-update path: this runs several times per job
         done = db.execute(
-            update(Job)
-            .where(Job.id == self.job_id, Job.claim_token == self.claim_token, Job.status == "running")
+            update(jobs)
+            .where(jobs.c.id == self.job_id, jobs.c.claim_token == self.claim_token, jobs.c.status == "running")
             .values(**values)
-            .returning(Job.id)
+            .returning(jobs.c.id)
         ).scalar_one_or_none()
         if done is None:
             raise FencedOut(str(self.job_id))

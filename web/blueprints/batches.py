@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from flask import Blueprint, jsonify
@@ -15,7 +14,7 @@ from shared.jobs.service import JobRef
 from web.auth import ADMIN_UP, principal, require
 from web.db import db, dispatch_after_commit, notify_after_commit
 from web.openapi import doc
-from web.validation import Strict, parse_body
+from web.validation import Strict, Timestamp, parse_body
 
 bp = Blueprint("batches", __name__, url_prefix="/api/v1/batches")
 
@@ -26,8 +25,8 @@ Action = Literal["regenerate_resolution_note", "regenerate_escalation_package", 
 class BatchFilter(Strict):
     session_ids: list[uuid.UUID] | None = Field(default=None, max_length=100_000)
     status: Literal["active", "paused", "requesting_escalation", "escalated", "resolved"] | None = None
-    updated_since: datetime | None = None
-    updated_before: datetime | None = None
+    updated_since: Timestamp | None = None
+    updated_before: Timestamp | None = None
 
 
 class BatchCreate(Strict):

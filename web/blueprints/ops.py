@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from flask import Blueprint, jsonify
@@ -19,7 +18,7 @@ from web.auth import require
 from web.db import after_commit, db, dispatch_after_commit, notify_after_commit
 from web.openapi import doc
 from web.state import state
-from web.validation import Strict, parse_body, parse_query
+from web.validation import Strict, Timestamp, parse_body, parse_query
 
 bp = Blueprint("ops", __name__, url_prefix="/api/v1/ops")
 
@@ -31,7 +30,7 @@ class JobQuery(Strict):
     kind: str | None = Field(default=None, max_length=64)
     account_id: uuid.UUID | None = None
     batch_id: uuid.UUID | None = None
-    since: datetime | None = None
+    since: Timestamp | None = None
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=500)
 
@@ -41,7 +40,7 @@ class BulkAction(Strict):
     kind: str | None = Field(default=None, max_length=64)
     account_id: uuid.UUID | None = None
     batch_id: uuid.UUID | None = None
-    since: datetime | None = None
+    since: Timestamp | None = None
     ids: list[uuid.UUID] | None = Field(default=None, max_length=ops.BULK_LIMIT)
 
 
