@@ -24,7 +24,7 @@ from tests.bench.harness import emit, table
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "tests" / "bench" / "results"
-BENCHES = ("previews", "writeback", "pipeline")
+BENCHES = ("previews", "writeback", "batches", "pipeline")
 
 
 def _exists(name: str) -> bool:
@@ -88,6 +88,21 @@ def rows_for(name: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     else f"ideal {_f(v.get('ideal_jobs_per_s'))} jobs/s")
             rows.append((name, f"{run}: {v.get('jobs')} writebacks, jobs/s (correct: {v.get('correct')})",
                          _f(v.get("jobs_per_s")), f"{base}; ratio {_f(v.get('ratio'), 3)}"))
+    elif name == "batches":
+        e, f, u = d.get("expansion", {}), d.get("fairness", {}), d.get("utilisation", {})
+        idle, busy = f.get("idle", {}), f.get("busy", {})
+        rows += [
+            (name, f"expansion + enqueue of a {e.get('sessions')}-session batch", f"{_f(e.get('children_per_s'), 0)} children/s",
+             f"{e.get('children')} children in {_f(e.get('seconds'))} s"),
+            (name, "interactive preview p50 / p95, idle", f"{_f(idle.get('p50_ms'))} / {_f(idle.get('p95_ms'))} ms", "baseline"),
+            (name, f"interactive preview p50 / p95, {f.get('batch_children')}-job batch running",
+             f"{_f(busy.get('p50_ms'))} / {_f(busy.get('p95_ms'))} ms",
+             f"ratio p50 {_f((busy.get('p50_ms') or 0) / (idle.get('p50_ms') or 1), 2)}, "
+             f"p95 {_f((busy.get('p95_ms') or 0) / (idle.get('p95_ms') or 1), 2)}"),
+            (name, "LLM-bound batch utilisation (ideal / measured time)", _f(u.get("utilisation"), 2),
+             f"ideal {_f(u.get('ideal_s'))} s = {u.get('jobs')} x {u.get('delay_s')} s / {u.get('allowed_concurrency')}; "
+             f"measured {_f(u.get('measured_s'))} s"),
+        ]
     elif name == "pipeline":
         raw = _g(d, "raw_in_process", "messages_per_s")
         e2e = d.get("end_to_end", {})
@@ -125,7 +140,7 @@ def rows_for(name: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--skip", default="", help="comma-separated: previews,writeback,pipeline")
+    ap.add_argument("--skip", default="", help="comma-separated: previews,writeback,batches,pipeline")
     for b in BENCHES:
         ap.add_argument(f"--{b}-args", default="", help=f"extra arguments for bench_{b}")
     args = ap.parse_args(argv)
