@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shared.errors import PermanentError
+from shared.errors import ApiError, PermanentError
 from shared.sessions.fixes import active_fix
-from shared.sessions.service import live_facts
+from shared.sessions.service import get_session, live_facts
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,9 @@ class PreviewBundle:
 
 def load_bundle(db: Session, session_id: uuid.UUID) -> PreviewBundle:
     """Call inside a REPEATABLE READ transaction so every row comes from one snapshot."""
-    from shared.sessions.service import get_session
-
     try:
         session = get_session(db, session_id)
-    except Exception:
+    except ApiError:  # 404: deleted since the job was created
         raise PermanentError("session_not_found", "the session no longer exists") from None
     fix = active_fix(db, session_id)
     fix_view = None

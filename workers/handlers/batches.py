@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import func
 
 from shared import batches
-from shared.errors import PermanentError
+from shared.errors import ApiError, PermanentError
+from shared.jobs.sweeper import mark_undispatched
 from workers.context import JobContext
 
 
@@ -18,7 +19,7 @@ def expand(ctx: JobContext) -> dict[str, Any]:
         with ctx.tx() as db:
             try:
                 batch = batches.get_batch(db, batch_id, for_update=True)
-            except Exception:
+            except ApiError:
                 raise PermanentError("batch_not_found", "the batch no longer exists") from None
             if batch.status != "expanding":  # cancelled meanwhile (or already expanded by an earlier attempt)
                 result = {"batch_id": str(batch_id), "total": batch.total, "stopped": batch.status}
@@ -39,8 +40,6 @@ def expand(ctx: JobContext) -> dict[str, Any]:
         # After commit: the rows exist, so the doorbells may ring. Failures are re-sent by the sweeper.
         undelivered = ctx.resources.dispatcher.send_pipelined(refs)
         if undelivered:
-            from shared.jobs.sweeper import mark_undispatched
-
             mark_undispatched(ctx.resources.engine, undelivered)
         chunks += 1
         if finished:
