@@ -150,8 +150,38 @@ def jobs_sweep(loop: bool, as_json: bool) -> None:
     _emit(data, as_json, ", ".join(f"{k}={v}" for k, v in data.items()))
 
 
+psa = AppGroup("psa", help="PSA connections.")
+
+
+@psa.command("rotate-keys")
+@click.option("--json", "as_json", is_flag=True)
+def psa_rotate_keys(as_json: bool) -> None:
+    """Re-encrypt every PSA credential under the first FLOWPILOT_SECRET_KEYS key.
+
+    Rotation: put the new key first, run this, then drop the old key from the list.
+    """
+    from sqlalchemy import select
+
+    from db.models import PsaConnection
+    from shared.security.crypto import CredentialDecryptError
+
+    st = state()
+    if st.cipher is None:
+        raise click.ClickException("FLOWPILOT_SECRET_KEYS is not set")
+    rotated, unreadable = 0, []
+    with transaction(st.engine, SYSTEM) as db:
+        for conn in db.execute(select(PsaConnection).with_for_update()).scalars():
+            try:
+                conn.credentials = st.cipher.rotate(conn.account_id, conn.credentials)
+                rotated += 1
+            except CredentialDecryptError:
+                unreadable.append(str(conn.id))
+    _emit({"rotated": rotated, "unreadable": unreadable}, as_json,
+          f"{rotated} connection(s) re-encrypted; unreadable: {', '.join(unreadable) or 'none'}")
+
+
 def init_app(app: Flask) -> None:
-    for group in (accounts, users, operators, dbcli, jobs):
+    for group in (accounts, users, operators, dbcli, jobs, psa):
         app.cli.add_command(group)
     app.cli.add_command(flows_cli)
     app.cli.add_command(ops_cli)

@@ -45,3 +45,29 @@ def test_users_create_rejects_unknown_account_and_role(app):
 def test_jobs_sweep_and_db_upgrade(app):
     assert json.loads(run(app, "jobs", "sweep", "--json")) == {"rescued": 0, "failed": 0, "redispatched": 0}
     assert "head" in run(app, "db", "upgrade")
+
+
+def test_psa_rotate_keys_reencrypts_under_the_new_key(settings, tenant, engine):
+    """Rotation: new key first, `psa rotate-keys`, then the old key can go."""
+    from cryptography.fernet import Fernet
+
+    from db.models import PsaConnection
+    from shared.security.crypto import CredentialCipher
+    from web import create_app
+
+    old = settings.flowpilot_secret_keys
+    new = Fernet.generate_key().decode()
+    body = {"provider": "connectwise", "site_url": "http://127.0.0.1:8765", "company_id": "acme",
+            "public_key": "pub", "private_key": "priv-rot"}
+    first = create_app(settings)
+    second = create_app(settings.model_copy(update={"flowpilot_secret_keys": f"{new},{old}"}))
+    try:
+        assert first.test_client().post("/api/v1/psa-connections", json=body, headers=tenant.h()).status_code == 201
+        out = json.loads(run(second, "psa", "rotate-keys", "--json"))
+        assert out == {"rotated": 1, "unreadable": []}
+        with transaction(engine, SYSTEM) as db:
+            stored = db.execute(select(PsaConnection.credentials)).scalar_one()
+        assert CredentialCipher([new]).decrypt(tenant.account_id, stored)["private_key"] == "priv-rot"
+    finally:
+        first.extensions["flowpilot"].dispose()
+        second.extensions["flowpilot"].dispose()
