@@ -8,10 +8,13 @@ from typing import Any
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from sqlalchemy import func, select, update
 
 from db.engine import SYSTEM, transaction
-from db.models import Account, ApiToken, User
+from db.models import Account, ApiToken, PsaConnection, User
 from db.models.accounts import ROLES
+from shared.jobs.sweeper import run_forever, sweep_once
+from shared.security.crypto import CredentialDecryptError
 from shared.security.tokens import display_prefix, generate_token, hash_token
 from web.cli_flows import flows_cli
 from web.cli_ops import batch_cli, ops_cli
@@ -87,8 +90,6 @@ def users_token(user_id: uuid.UUID, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def users_revoke(token_prefix: str, as_json: bool) -> None:
     """Revoke every token whose display prefix matches (first 10 characters)."""
-    from sqlalchemy import func, update
-
     with transaction(state().engine, SYSTEM) as db:
         count = len(
             db.execute(
@@ -116,7 +117,7 @@ def operators_create(email: str, as_json: bool) -> None:
 @dbcli.command("upgrade")
 @click.option("--revision", default="head")
 def db_upgrade(revision: str) -> None:
-    from db.migrate import upgrade
+    from db.migrate import upgrade  # Alembic is imported only here, not by every web process at boot
 
     upgrade(state().settings, revision)
     click.echo(f"database at {revision}")
@@ -126,8 +127,6 @@ def db_upgrade(revision: str) -> None:
 @click.option("--loop", is_flag=True, help="keep sweeping every FLOWPILOT_SWEEP_INTERVAL_S")
 @click.option("--json", "as_json", is_flag=True)
 def jobs_sweep(loop: bool, as_json: bool) -> None:
-    from shared.jobs.sweeper import run_forever, sweep_once
-
     st = state()
     s = st.settings
 
@@ -160,11 +159,6 @@ def psa_rotate_keys(as_json: bool) -> None:
 
     Rotation: put the new key first, run this, then drop the old key from the list.
     """
-    from sqlalchemy import select
-
-    from db.models import PsaConnection
-    from shared.security.crypto import CredentialDecryptError
-
     st = state()
     if st.cipher is None:
         raise click.ClickException("FLOWPILOT_SECRET_KEYS is not set")

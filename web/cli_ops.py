@@ -79,7 +79,7 @@ def _bulk(action: str, status: str | None, kind: str | None, account_id: uuid.UU
     except ApiError as err:
         raise click.ClickException(err.detail) from None
     if action == "retry":
-        st.dispatcher.send(refs)
+        st.dispatcher.deliver(st.engine, refs)
     _out({"affected": len(done), "skipped": skipped}, as_json, f"{action}: {len(done)} job(s), {len(skipped)} skipped")
 
 
@@ -114,7 +114,7 @@ def dead_letters(requeue: bool, purge: bool, as_json: bool) -> None:
     if requeue:
         with transaction(st.engine, SYSTEM) as db:
             refs, message_ids = ops.requeue_dead_letters(db, st.redis, st.namespace)
-        st.dispatcher.send(refs)
+        st.dispatcher.deliver(st.engine, refs)
         ops.purge_dead_letters(st.redis, st.namespace, message_ids)
         _out({"requeued": len(refs), "removed": len(message_ids)}, as_json, f"requeued {len(refs)}, removed {len(message_ids)}")
         return
@@ -144,7 +144,7 @@ def batch_create(account_id: uuid.UUID, action: str, status: str | None, session
     with transaction(st.engine, SYSTEM) as db:
         batch, job = batches.create_batch(db, account_id=account_id, action=action, flt=flt, user_id=None)  # type: ignore[arg-type]
         batch_id = batch.id
-    st.dispatcher.send([JobRef.of(job)])
+    st.dispatcher.deliver(st.engine, [JobRef.of(job)])
     if detach:
         with transaction(st.engine, SYSTEM) as db:
             _out(batches.batch_to_dict(db, batches.get_batch(db, batch_id)), as_json, f"batch {batch_id} started")

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from db.engine import Scope, open_session
 from shared.jobs.notify import publish_change
 from shared.jobs.service import JobRef
-from shared.jobs.sweeper import mark_undispatched
 from web.problems import problem
 from web.state import state
 
@@ -86,8 +85,7 @@ def init_app(app: Flask) -> None:
         finally:
             session.close()
         if refs:
-            failed = state().dispatcher.send(refs)
-            mark_undispatched(state().engine, failed)
+            state().dispatcher.deliver(state().engine, refs)
         for job_id in notify:
             publish_change(state().redis, state().namespace, job_id)
         for fn in calls:

@@ -5,13 +5,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, update
+from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
 from db.engine import Scope, transaction
-from db.models import Job
+from db.models.jobs import jobs_table
 from workers.resources import Resources
 
 
@@ -43,13 +43,14 @@ class JobContext:
         with transaction(self.resources.engine, self.scope, isolation=isolation) as db:
             yield db
 
-    def _fenced(self, db: Session, **values: Any) -> None:
-        jobs = cast(Table, Job.__table__)  # Core, not the ORM bulk-update path: this runs several times per job
+    def fenced_update(self, db: Session, **values: Any) -> None:
+        """Write to our own job row only while we still hold the claim; else FencedOut."""
         done = db.execute(
-            update(jobs)
-            .where(jobs.c.id == self.job_id, jobs.c.claim_token == self.claim_token, jobs.c.status == "running")
+            update(jobs_table)
+            .where(jobs_table.c.id == self.job_id, jobs_table.c.claim_token == self.claim_token,
+                   jobs_table.c.status == "running")
             .values(**values)
-            .returning(jobs.c.id)
+            .returning(jobs_table.c.id)
         ).scalar_one_or_none()
         if done is None:
             raise FencedOut(str(self.job_id))
@@ -59,18 +60,22 @@ class JobContext:
         self.steps[name] = data
         if db is not None:
             # We hold the claim, so we are the only writer of `steps`: write the whole map.
-            self._fenced(db, steps=dict(self.steps), heartbeat_at=func.now())
+            self.fenced_update(db, steps=dict(self.steps), heartbeat_at=func.now())
             return
         with self.tx() as own:
             self.record_step(name, data, own)
 
-    def set_progress(self, progress: dict[str, Any]) -> None:
-        with self.tx() as db:
-            self._fenced(db, progress=progress, heartbeat_at=func.now())
+    def set_progress(self, progress: dict[str, Any], db: Session | None = None) -> None:
+        """Visible progress for pollers (commits unless `db` given); doubles as a heartbeat."""
+        if db is not None:
+            self.fenced_update(db, progress=progress, heartbeat_at=func.now())
+            return
+        with self.tx() as own:
+            self.set_progress(progress, own)
 
     def complete(self, db: Session, result: dict[str, Any]) -> None:
         """Mark success inside the handler's own transaction, atomically with its domain writes."""
-        self._fenced(
+        self.fenced_update(
             db, status="succeeded", result=result, error=None, finished_at=func.now(), claim_token=None
         )
         self.completed = True

@@ -3,9 +3,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, created_at, pk, updated_at
@@ -80,6 +90,11 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
     dispatched_at: Mapped[datetime | None]
+
+
+# The jobs table for Core statements on the worker's hot path (claim, fenced updates): they skip
+# the ORM bulk-update machinery, which was half of the worker's CPU per job.
+jobs_table = cast(Table, Job.__table__)
 
 
 class Preview(Base):

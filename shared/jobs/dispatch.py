@@ -9,7 +9,10 @@ import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
+from sqlalchemy import Engine, update
 
+from db.engine import SYSTEM, transaction
+from db.models import Job
 from shared.jobs.service import JobRef
 
 log = logging.getLogger(__name__)
@@ -72,5 +75,21 @@ class Dispatcher:
             return list(refs)
         return []
 
+    def deliver(self, engine: Engine, refs: list[JobRef], *, pipelined: bool = False) -> None:
+        """Ring the doorbell for committed jobs; the ones that could not be sent go to the sweeper first."""
+        failed = self.send_pipelined(refs) if pipelined else self.send(refs)
+        mark_undispatched(engine, failed)
+
     def close(self) -> None:
         self.broker.close()
+
+
+def mark_undispatched(engine: Engine, refs: list[JobRef]) -> None:
+    """After a failed enqueue, clear dispatched_at so the next sweep sends these first."""
+    if not refs:
+        return
+    try:
+        with transaction(engine, SYSTEM) as db:
+            db.execute(update(Job).where(Job.id.in_([r.id for r in refs])).values(dispatched_at=None))
+    except Exception:  # the sweeper still finds them after redispatch_after_s
+        log.exception("could not mark %d jobs undispatched", len(refs))

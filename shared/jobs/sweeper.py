@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import Engine, and_, case, func, or_, select, update
+from sqlalchemy import Engine, case, func, or_, select, update
 
 from db.engine import SYSTEM, transaction
 from db.models import Job
@@ -67,10 +67,7 @@ def sweep_once(
             .where(
                 Job.status.in_(("queued", "retrying")),
                 or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now),
-                or_(
-                    Job.dispatched_at.is_(None),
-                    and_(Job.dispatched_at < now - timedelta(seconds=redispatch_after_s)),
-                ),
+                or_(Job.dispatched_at.is_(None), Job.dispatched_at < now - timedelta(seconds=redispatch_after_s)),
             )
             .order_by(Job.created_at)
             .limit(limit)
@@ -93,17 +90,6 @@ def sweep_once(
             len(report.undelivered),
         )
     return report
-
-
-def mark_undispatched(engine: Engine, refs: list[JobRef]) -> None:
-    """After a failed enqueue, clear dispatched_at so the next sweep sends these first."""
-    if not refs:
-        return
-    try:
-        with transaction(engine, SYSTEM) as db:
-            db.execute(update(Job).where(Job.id.in_([r.id for r in refs])).values(dispatched_at=None))
-    except Exception:  # the sweeper still finds them after redispatch_after_s
-        log.exception("could not mark %d jobs undispatched", len(refs))
 
 
 def run_forever(interval_s: float, sweep: Any, stop: threading.Event | None = None) -> None:

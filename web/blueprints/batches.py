@@ -7,6 +7,7 @@ from typing import Any, Literal
 from flask import Blueprint, jsonify
 from pydantic import Field
 
+from db.models import Account
 from shared import batches
 from shared.errors import ApiError
 from shared.jobs.serialize import job_to_dict
@@ -45,8 +46,6 @@ def create() -> Any:
         if body.account_id is None:
             raise ApiError(422, "validation_failed", "operators must name the account_id to reprocess",
                            errors=[{"field": "account_id", "message": "required for operators"}])
-        from db.models import Account
-
         if db().get(Account, body.account_id) is None:
             raise ApiError(404, "account_not_found", "no such account")
         account_id = body.account_id

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from flask import Blueprint, jsonify
 from pydantic import Field
 
-from db.models import Job
+from db.models import Job, ScriptTemplate
 from shared.errors import not_found
 from shared.jobs.serialize import job_to_dict
 from shared.jobs.service import JobRef
@@ -50,8 +50,6 @@ def create(session_id: uuid.UUID) -> Any:
     body = parse_body(FixCreate)
     session = get_session(db(), session_id)
     if body.script_template_id is not None:
-        from db.models import ScriptTemplate
-
         if db().get(ScriptTemplate, body.script_template_id) is None:
             raise not_found("script template", "script_template_not_found")
     fix, version = fixes.create_fix(db(), session, body.model_dump())

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from db.models import Batch, Job
 from shared import ops
 from shared.batches import batch_to_dict
-from shared.errors import not_found
 from shared.jobs.serialize import job_to_dict
-from shared.jobs.service import JobRef, cancel_job, get_job_for_update, retry_job
+from shared.jobs.service import JobRef, cancel_job, retry_job
 from web.auth import require
+from web.blueprints.jobs import load_job
 from web.db import after_commit, db, dispatch_after_commit, notify_after_commit
 from web.openapi import doc
 from web.state import state
@@ -78,18 +78,11 @@ def jobs() -> Any:
     return jsonify({"items": [ops_job(j) for j in rows], "next_cursor": cursor})
 
 
-def _one(job_id: uuid.UUID) -> Job:
-    job = get_job_for_update(db(), job_id)
-    if job is None:
-        raise not_found("job")
-    return job
-
-
 @bp.post("/jobs/<uuid:job_id>/retry")
 @require(operator=True)
 @doc("Retry one failed job", status=202)
 def retry_one(job_id: uuid.UUID) -> Any:
-    job = retry_job(db(), _one(job_id))
+    job = retry_job(db(), load_job(job_id, for_update=True))
     dispatch_after_commit(JobRef.of(job))
     notify_after_commit(job.id)
     return jsonify({"job": ops_job(job)}), 202
@@ -99,7 +92,7 @@ def retry_one(job_id: uuid.UUID) -> Any:
 @require(operator=True)
 @doc("Cancel one queued or retrying job")
 def cancel_one(job_id: uuid.UUID) -> Any:
-    job = cancel_job(db(), _one(job_id))
+    job = cancel_job(db(), load_job(job_id, for_update=True))
     notify_after_commit(job.id)
     return jsonify({"job": ops_job(job)})
 

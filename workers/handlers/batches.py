@@ -8,7 +8,6 @@ from sqlalchemy import func
 
 from shared import batches
 from shared.errors import ApiError, PermanentError
-from shared.jobs.sweeper import mark_undispatched
 from workers.context import JobContext
 
 
@@ -36,11 +35,9 @@ def expand(ctx: JobContext) -> dict[str, Any]:
             if finished:
                 ctx.complete(db, result)
             else:
-                ctx._fenced(db, progress={"children": total, "chunks": chunks + 1}, heartbeat_at=func.now())
+                ctx.set_progress({"children": total, "chunks": chunks + 1}, db)
         # After commit: the rows exist, so the doorbells may ring. Failures are re-sent by the sweeper.
-        undelivered = ctx.resources.dispatcher.send_pipelined(refs)
-        if undelivered:
-            mark_undispatched(ctx.resources.engine, undelivered)
+        ctx.resources.dispatcher.deliver(ctx.resources.engine, refs, pipelined=True)
         chunks += 1
         if finished:
             return result

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from db.models import AiSession, Job, PsaConnection
 from shared.errors import PermanentError
 from workers.context import JobContext
-from workers.handlers.writeback import _provider
+from workers.handlers.writeback import provider_for
 
 KIND_FOR_STATUS = {"resolved": "writeback.resolution_note", "escalated": "writeback.escalation_package"}
 
@@ -31,7 +31,7 @@ def reverify(ctx: JobContext) -> dict[str, Any]:
     expected = verified.get("verified_status_id")
     capacity = ctx.resources.psa_capacity
     with capacity.slot(str(ctx.account_id)) if capacity is not None else nullcontext():
-        ticket = _provider(ctx, conn).get_ticket(ticket_id)
+        ticket = provider_for(ctx, conn).get_ticket(ticket_id)
     return {
         "session_id": str(ctx.session_id),
         "ticket_id": ticket_id,

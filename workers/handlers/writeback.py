@@ -60,11 +60,14 @@ def find_posted(notes: list[Note], text: str, attempted_at: datetime, known_ids:
     return None
 
 
-def _provider(ctx: JobContext, conn: PsaConnection) -> PsaProvider:
+def provider_for(ctx: JobContext, conn: PsaConnection) -> PsaProvider:
+    """The PSA client for a connection: decrypted credentials, SSRF allow-list, metrics hook."""
     res = ctx.resources
+    if res.cipher is None:  # no FLOWPILOT_SECRET_KEYS on this worker
+        raise PermanentError("psa_credentials_unreadable", "the PSA credentials cannot be decrypted")
     try:
         secret = res.cipher.decrypt(conn.account_id, conn.credentials)
-    except (CredentialDecryptError, AttributeError):
+    except CredentialDecryptError:
         raise PermanentError("psa_credentials_unreadable", "the PSA credentials cannot be decrypted") from None
     creds = PsaCredentials(conn.site_url, conn.company_id, secret["public_key"], secret["private_key"], conn.client_id)
     options = ClientOptions(
@@ -126,7 +129,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
 
 def _external(ctx: JobContext, kind: str, conn: PsaConnection, ticket_id: str, markdown: str,
               prefs: dict[str, Any], known_ids: set[str]) -> dict[str, Any]:
-    provider = _provider(ctx, conn)
+    provider = provider_for(ctx, conn)
     posted = ctx.steps.get("note_posted") or _post_note(ctx, provider, kind, ticket_id, markdown, known_ids)
     result: dict[str, Any] = {
         "outcome": TARGET[kind][0],
