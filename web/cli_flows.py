@@ -8,6 +8,7 @@ so every row gets its account_id explicitly.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ from pydantic import ValidationError
 
 from db.engine import SYSTEM, transaction
 from db.models import Account
-from shared.errors import ApiError
 from shared.l1 import categories, flows
 from shared.l1.flows import FlowDefinition
 from web.state import state
@@ -81,13 +81,13 @@ def import_flows(file: Path, account_id: uuid.UUID | None, publish: bool, as_jso
         for cat in data.get("categories") or []:
             if not isinstance(cat, dict) or not isinstance(cat.get("name"), str):
                 raise click.ClickException("each category needs a name")
-            categories.upsert(db, target, cat["name"].strip().lower(), enabled=bool(cat.get("enabled", True)),
+            name = cat["name"].strip().lower()
+            if not re.fullmatch(categories.CATEGORY_PATTERN, name):
+                raise click.ClickException(f"category name {name!r} must match {categories.CATEGORY_PATTERN}")
+            categories.upsert(db, target, name, enabled=bool(cat.get("enabled", True)),
                               keywords=cat.get("keywords"), description=cat.get("description"))
         for defn in defs:
-            try:
-                flow = flows.create_flow(db, target, defn, created_by=None, publish=publish)
-            except ApiError as err:  # validated above; kept for safety
-                raise click.ClickException(err.detail) from None
+            flow = flows.create_flow(db, target, defn, created_by=None, publish=publish)  # validated above
             imported.append({"id": str(flow.id), "title": flow.title, "category": flow.category,
                              "status": flow.status})
     result = {"account_id": str(target), "count": len(imported), "flows": imported}

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.models import Job, L1InternalTicket, L1WalkSession
-from shared.errors import ApiError, PermanentError, conflict
+from shared.errors import ApiError, PermanentError, bad_request, conflict
 from shared.jobs.service import create_job
 from shared.l1.sessions import category_of, ensure_active, get_walk, visible_path
 from shared.llm.l1_offline import NextNodeContext
@@ -37,7 +37,7 @@ def request_next_node(
 ) -> tuple[Job, bool]:
     ensure_active(s)
     if s.session_kind != "ai_build":
-        raise ApiError(400, "not_ai_build", "only ai_build sessions get generated nodes; step through the flow")
+        raise bad_request("not_ai_build", "only ai_build sessions get generated nodes; step through the flow")
     if s.current_node_id is not None:
         raise conflict("node_pending", f"node {s.current_node_id!r} is waiting for an answer", node_id=s.current_node_id)
     path = visible_path(s)

@@ -37,10 +37,10 @@ def run_intake(
         db, account_id=account_id, created_by=user_id, problem_statement=req.problem_statement,
         customer_name=req.customer_name, customer_contact=req.customer_contact,
     )
+    flow = decision.flow if decision.outcome == "matched" else None
     if decision.outcome == "matched":
-        assert decision.flow is not None
-        session = sessions.start_flow_session(db, account_id=account_id, user_id=user_id, flow=decision.flow,
-                                              ticket=ticket)
+        assert flow is not None
+        session = sessions.start_flow_session(db, account_id=account_id, user_id=user_id, flow=flow, ticket=ticket)
     else:
         assert decision.category is not None
         session = sessions.start_ai_build_session(db, account_id=account_id, user_id=user_id,
@@ -50,8 +50,8 @@ def run_intake(
         session_kind=session.session_kind,
         ticket_id=str(ticket.id),
         ticket_kind="internal",
-        flow_id=str(decision.flow.id) if decision.outcome == "matched" and decision.flow else None,
-        session=sessions.session_to_dict(session, decision.flow if decision.outcome == "matched" else None, ticket),
+        flow_id=str(flow.id) if flow else None,
+        session=sessions.session_to_dict(session, flow, ticket),
     )
     return body, True
 

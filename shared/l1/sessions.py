@@ -91,12 +91,17 @@ def category_of(s: L1WalkSession) -> str | None:
     return str(meta.get("category")) if meta else None
 
 
+def tree_nodes(s: L1WalkSession, flow: L1Flow | None) -> dict[str, dict[str, Any]]:
+    """The nodes the session walks: its AI-built proposal, or its flow's tree (none once the flow is gone)."""
+    if s.session_kind == "ai_build":
+        return node_map(s.flow_proposal or {})
+    return node_map(flow.tree) if flow is not None else {}
+
+
 def current_node(s: L1WalkSession, flow: L1Flow | None) -> dict[str, Any] | None:
     if s.current_node_id is None:
         return None
-    if s.session_kind == "ai_build":
-        return node_map(s.flow_proposal or {}).get(s.current_node_id)
-    return node_map(flow.tree).get(s.current_node_id) if flow is not None else None
+    return tree_nodes(s, flow).get(s.current_node_id)
 
 
 def next_action(s: L1WalkSession, node: dict[str, Any] | None) -> str:

@@ -10,16 +10,12 @@ from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from db.models import L1Flow, L1WalkSession
-from shared.errors import ApiError, conflict
+from shared.errors import bad_request, conflict
 from shared.l1 import tickets
-from shared.l1.flows import TERMINAL, node_map
-from shared.l1.sessions import current_node, ensure_active, now_iso
+from shared.l1.flows import TERMINAL
+from shared.l1.sessions import ensure_active, now_iso, tree_nodes
 
 MAX_NOTES = 200
-
-
-def _bad_step(code: str, detail: str, field: str) -> ApiError:
-    return ApiError(400, code, detail, errors=[{"field": field, "message": detail}])
 
 
 def _find_answer(node: dict[str, Any], answer: str) -> dict[str, Any]:
@@ -28,7 +24,7 @@ def _find_answer(node: dict[str, Any], answer: str) -> dict[str, Any]:
         if str(option.get("label", "")).strip().lower() == wanted:
             return dict(option)
     labels = ", ".join(repr(a.get("label")) for a in node.get("answers", []))
-    raise _bad_step("invalid_answer", f"{answer!r} is not an answer of node {node.get('id')!r} ({labels})", "answer")
+    raise bad_request("invalid_answer", f"{answer!r} is not an answer of node {node.get('id')!r} ({labels})", "answer")
 
 
 def step(
@@ -44,27 +40,26 @@ def step(
 ) -> L1WalkSession:
     """Record the answer to the current node and move on; 400 when the step does not fit the tree."""
     ensure_active(s)
-    known = node_map(s.flow_proposal or {}) if s.session_kind == "ai_build" else node_map(flow.tree if flow else {})
+    known = tree_nodes(s, flow)
     if node_id not in known:
-        raise _bad_step("unknown_node", f"node {node_id!r} is not part of this session's flow", "node_id")
-    node = current_node(s, flow)
-    if node is None or node_id != s.current_node_id:
+        raise bad_request("unknown_node", f"node {node_id!r} is not part of this session's flow", "node_id")
+    if node_id != s.current_node_id:
         where = repr(s.current_node_id) if s.current_node_id else "no node (generate the next one first)"
-        raise _bad_step("not_current_node", f"the walk is at {where}, not at {node_id!r}", "node_id")
+        raise bad_request("not_current_node", f"the walk is at {where}, not at {node_id!r}", "node_id")
+    node = known[node_id]
     if node.get("type") in TERMINAL:
-        raise _bad_step("terminal_node", f"node {node_id!r} ends the walk: resolve or escalate", "node_id")
+        raise bad_request("terminal_node", f"node {node_id!r} ends the walk: resolve or escalate", "node_id")
     option = _find_answer(node, answer)
     entry: dict[str, Any] = {"node_id": node_id, "question": node.get("text"), "answer": option["label"], "at": now_iso()}
     if s.session_kind == "ai_build":
-        entry.update(node_type="ai_question", leads_to=option["leads_to"])
-        target = None
+        target, leads_to = None, option["leads_to"]
+        entry.update(node_type="ai_question", leads_to=leads_to)
     else:
-        target = str(option["next"])
+        target = leads_to = str(option["next"])
         entry.update(node_type="question", next_node_id=target)
-    if next_node_id is not None and next_node_id != (target or option.get("leads_to")):
-        raise _bad_step("answer_target_mismatch",
-                        f"answer {option['label']!r} leads to {target or option.get('leads_to')!r}, not {next_node_id!r}",
-                        "next_node_id")
+    if next_node_id is not None and next_node_id != leads_to:
+        raise bad_request("answer_target_mismatch",
+                          f"answer {option['label']!r} leads to {leads_to!r}, not {next_node_id!r}", "next_node_id")
     if note:
         entry["note"] = note
         _append_note(s, note, node_id, user_id)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from flask import Blueprint, jsonify
 from pydantic import Field, StringConstraints
 
-from db.models import Job, L1Flow, L1WalkSession
+from db.models import Job, L1Flow, L1InternalTicket, L1WalkSession
 from shared.jobs.serialize import job_to_dict
 from shared.jobs.service import JobRef
 from shared.l1 import ai_build, sessions, tickets, walk
@@ -86,13 +86,18 @@ def _thresholds() -> Thresholds:
                       s.flowpilot_l1_category_threshold)
 
 
-def _full(s: L1WalkSession) -> dict[str, Any]:
-    return sessions.hydrate(db(), [s])[0]
+def _flow(s: L1WalkSession) -> L1Flow | None:
+    return db().get(L1Flow, s.flow_id) if s.flow_id else None
 
 
-def _locked(session_id: uuid.UUID) -> tuple[L1WalkSession, L1Flow | None]:
-    s = sessions.get_walk(db(), session_id, for_update=True)
-    return s, db().get(L1Flow, s.flow_id) if s.flow_id else None
+def _full(s: L1WalkSession, flow: L1Flow | None = None) -> dict[str, Any]:
+    """One session with its ticket and flow (pass the flow when the request has loaded it already)."""
+    ticket = db().get(L1InternalTicket, s.ticket_id) if s.ticket_id else None
+    return sessions.session_to_dict(s, flow or _flow(s), ticket)
+
+
+def _locked(session_id: uuid.UUID) -> L1WalkSession:
+    return sessions.get_walk(db(), session_id, for_update=True)
 
 
 @bp.post("/intake")
@@ -137,10 +142,11 @@ def get_session(session_id: uuid.UUID) -> Any:
 @doc("Answer the current node (400 if the node or answer does not fit the flow; 409 once finished)", body=Step)
 def step(session_id: uuid.UUID) -> Any:
     body = parse_body(Step)
-    s, flow = _locked(session_id)
+    s = _locked(session_id)
+    flow = _flow(s)
     s = walk.step(db(), s, flow, node_id=body.node_id, answer=body.answer, next_node_id=body.next_node_id,
                   note=body.note, user_id=principal().user_id)
-    return jsonify(_full(s))
+    return jsonify(_full(s, flow))
 
 
 @bp.post("/sessions/<uuid:session_id>/notes")
@@ -148,7 +154,7 @@ def step(session_id: uuid.UUID) -> Any:
 @doc("Add a walk note", body=Note)
 def notes(session_id: uuid.UUID) -> Any:
     body = parse_body(Note)
-    s, _ = _locked(session_id)
+    s = _locked(session_id)
     return jsonify(_full(walk.add_note(db(), s, body.text, principal().user_id)))
 
 
@@ -157,7 +163,7 @@ def notes(session_id: uuid.UUID) -> Any:
 @doc("Resolve the session (and its ticket)", body=Resolve)
 def resolve(session_id: uuid.UUID) -> Any:
     body = parse_body(Resolve)
-    s, _ = _locked(session_id)
+    s = _locked(session_id)
     return jsonify(_full(walk.resolve(db(), s, helpful=body.helpful, notes=body.resolution_notes)))
 
 
@@ -166,7 +172,7 @@ def resolve(session_id: uuid.UUID) -> Any:
 @doc("Escalate the session to the engineers' queue", body=Escalate)
 def escalate(session_id: uuid.UUID) -> Any:
     body = parse_body(Escalate)
-    s, _ = _locked(session_id)
+    s = _locked(session_id)
     return jsonify(_full(walk.escalate(db(), s, reason=body.reason, reason_category=body.reason_category)))
 
 
@@ -176,7 +182,7 @@ def escalate(session_id: uuid.UUID) -> Any:
      body=NextNode, status=202)
 def next_node(session_id: uuid.UUID) -> Any:
     body = parse_body(NextNode)
-    s, _ = _locked(session_id)
+    s = _locked(session_id)
 
     def make(key: str | None, fingerprint: str | None) -> tuple[Job, bool]:
         return ai_build.request_next_node(db(), s, user_id=principal().user_id, observation=body.observation,
