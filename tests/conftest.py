@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg2
 import pytest
-import redis
 from cryptography.fernet import Fernet
 from dramatiq import Worker
 from flask import Flask
@@ -21,6 +20,7 @@ from db.migrate import upgrade
 from db.models import Account, ApiToken, User
 from shared.security.tokens import display_prefix, generate_token, hash_token
 from shared.settings import Settings
+from tests.helpers import clear_redis_namespace, truncate_tenant_tables
 
 ADMIN_URL = os.environ.get("FLOWPILOT_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("FLOWPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -113,28 +113,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _truncate(database: dict[str, str]) -> None:
-    from db.base import TENANT_TABLES
-
-    conn = psycopg2.connect(database["owner"])
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"TRUNCATE {', '.join(TENANT_TABLES)} CASCADE")
-    conn.close()
-
-
 @pytest.fixture(autouse=True)
 def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "database" in request.fixturenames:
-        _truncate(request.getfixturevalue("database"))
+        truncate_tenant_tables(request.getfixturevalue("database")["owner"])
     if "namespace" in request.fixturenames:
-        client = redis.Redis.from_url(REDIS_URL)
-        ns = request.getfixturevalue("namespace")
-        keys = list(client.scan_iter(f"{ns}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        clear_redis_namespace(REDIS_URL, request.getfixturevalue("namespace"))
 
 
 @pytest.fixture(scope="session")

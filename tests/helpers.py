@@ -1,10 +1,34 @@
 """Test helpers shared across modules."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
-from typing import Any
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
 
+import psycopg2
+import redis
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, insert, select
+
+from db.base import TENANT_TABLES
+from db.engine import SYSTEM, transaction
+from db.engine import tenant as tenant_scope
+from db.models import AiSession
+from shared.jobs.sweeper import SweepReport, sweep_once
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEM = "application/problem+json"
+T = TypeVar("T")
 
 
 def wait_job(client: FlaskClient, headers: dict[str, str], job_id: str, *, until: tuple[str, ...] = ("succeeded", "failed", "cancelled"), timeout: float = 20.0) -> dict[str, Any]:
@@ -25,3 +49,120 @@ def wait_job(client: FlaskClient, headers: dict[str, str], job_id: str, *, until
         if body["status"] in ("succeeded", "failed", "cancelled"):
             raise AssertionError(f"job {job_id} ended {body['status']} while waiting for {until}: {body}")
     raise AssertionError(f"job {job_id} still {body.get('status')} after {timeout}s: {body}")
+
+
+def concurrently(n: int, fn: Callable[[int], T], *, timeout: float = 60.0) -> list[T]:
+    """Call fn(0) … fn(n - 1) in n threads released together by a barrier; the results in call order.
+
+    An exception in any thread (a failed assert, a KeyError on an unexpected body) is raised here,
+    so it fails the test instead of vanishing with its thread.
+    """
+    barrier = threading.Barrier(n)
+
+    def go(i: int) -> T:
+        barrier.wait(timeout)
+        return fn(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(go, range(n)))
+
+
+def run_cli(app: Flask, *args: str) -> str:
+    """Invoke the app's CLI in-process; it must exit 0. Returns its output."""
+    result = app.test_cli_runner().invoke(args=list(args))
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
+def submit_job(client: FlaskClient, tenant: Any, **body: Any) -> dict[str, Any]:
+    """POST a system.echo job (`body` adds or overrides fields) as the tenant's admin; the 202's job."""
+    resp = client.post("/api/v1/jobs", json={"kind": "system.echo", **body}, headers=tenant.h())
+    assert resp.status_code == 202, resp.get_json()
+    job: dict[str, Any] = resp.get_json()["job"]
+    return job
+
+
+def count_rows(engine: Any, model: Any, *where: Any) -> int:
+    """Rows of `model` matching `where`, across all tenants (read in the system scope)."""
+    with transaction(engine, SYSTEM) as db:
+        return int(db.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
+
+
+def insert_sessions(engine: Any, tenant: Any, n: int, **fields: Any) -> list[uuid.UUID]:
+    """`n` active sessions written straight to the tenant's table (`fields` override columns)."""
+    rows = [{"id": uuid.uuid4(), "account_id": tenant.account_id, "status": "active", "state_version": 1,
+             "intake_type": "free_text", "intake": {"problem": f"issue {i}"}, **fields} for i in range(n)]
+    with transaction(engine, tenant_scope(tenant.account_id)) as db:
+        db.execute(insert(AiSession), rows)
+    return [r["id"] for r in rows]
+
+
+def assert_problem(resp: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem+json answer with this status (and code), and no stack trace."""
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    assert resp.mimetype == PROBLEM
+    body: dict[str, Any] = resp.get_json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+    if code:
+        assert body["code"] == code, body
+    assert "Traceback" not in resp.get_data(as_text=True)
+    return body
+
+
+def error_detail(err: BaseException) -> dict[str, Any]:
+    """A JobError's detail dict (the ConnectWise client always sets one)."""
+    value = getattr(err, "detail", None)
+    assert isinstance(value, dict)
+    return value
+
+
+def sweep(app: Flask, *, stale_after_s: float, redispatch_after_s: float) -> SweepReport:
+    """One pass of the real sweeper with the app's engine, dispatcher and Redis."""
+    st = app.extensions["flowpilot"]
+    return sweep_once(st.engine, st.dispatcher, st.redis, st.namespace,
+                      stale_after_s=stale_after_s, redispatch_after_s=redispatch_after_s)
+
+
+@contextmanager
+def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `dramatiq workers.main` process (its own process group) on the interactive queue."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dramatiq", "workers.main", "--processes", "1", "--threads", "2", "--queues", "interactive"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def truncate_tenant_tables(owner_url: str) -> None:
+    """Empty every tenant table (as the owner role; TRUNCATE is not subject to RLS)."""
+    conn = psycopg2.connect(owner_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"TRUNCATE {', '.join(TENANT_TABLES)} CASCADE")
+    finally:
+        conn.close()
+
+
+def clear_redis_namespace(redis_url: str, namespace: str) -> None:
+    """Delete every Redis key under the namespace."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(f"{namespace}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

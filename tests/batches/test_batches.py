@@ -2,30 +2,16 @@
 from __future__ import annotations
 
 import time
-import uuid
 
-from sqlalchemy import insert
-
-from db.engine import tenant as tenant_scope
-from db.engine import transaction
-from db.models import AiSession
-from shared.jobs.sweeper import sweep_once
-from tests.helpers import wait_job
-
-
-def make_sessions(engine, tenant, n, **fields):
-    rows = [{"id": uuid.uuid4(), "account_id": tenant.account_id, "status": "active", "state_version": 1,
-             "intake_type": "free_text", "intake": {"problem": f"issue {i}"}, **fields} for i in range(n)]
-    with transaction(engine, tenant_scope(tenant.account_id)) as db:
-        db.execute(insert(AiSession), rows)
-    return [r["id"] for r in rows]
+from tests.conftest import _start_worker
+from tests.helpers import insert_sessions, sweep, wait_job
 
 
 def wait_batch(app, client, headers, batch_id, settings, timeout=90):
-    st = app.extensions["flowpilot"]
     deadline = time.monotonic() + timeout
+    body = None
     while time.monotonic() < deadline:
-        sweep_once(st.engine, st.dispatcher, st.redis, st.namespace, stale_after_s=60, redispatch_after_s=60)
+        sweep(app, stale_after_s=60, redispatch_after_s=60)
         body = client.get(f"/api/v1/batches/{batch_id}", headers=headers).get_json()
         if body["status"] in ("succeeded", "failed", "cancelled"):
             return body
@@ -34,7 +20,7 @@ def wait_batch(app, client, headers, batch_id, settings, timeout=90):
 
 
 def test_batch_over_500_sessions_finishes_with_exact_counts(app, client, tenant, engine, settings, worker):
-    make_sessions(engine, tenant, 520)
+    insert_sessions(engine, tenant, 520)
     r = client.post("/api/v1/batches", json={"action": "regenerate_resolution_note", "filter": {"status": "active"}},
                     headers=tenant.h())
     assert r.status_code == 202, r.get_json()
@@ -47,10 +33,8 @@ def test_batch_over_500_sessions_finishes_with_exact_counts(app, client, tenant,
 
 
 def test_cancelled_batch_stops(app, client, tenant, engine, settings):
-    make_sessions(engine, tenant, 30)
+    insert_sessions(engine, tenant, 30)
     batch = client.post("/api/v1/batches", json={"action": "regenerate_escalation_package"}, headers=tenant.h()).get_json()["batch"]
-    from tests.conftest import _start_worker
-
     with _start_worker(settings):  # expansion only: stop as soon as the children exist
         deadline = time.monotonic() + 20
         while client.get(f"/api/v1/batches/{batch['id']}", headers=tenant.h()).get_json()["total"] < 30:

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.chaos.infra import PrivatePostgres, PrivateRedis, StackConfig
 from tests.conftest import ADMIN_URL, REDIS_URL
+from tests.helpers import clear_redis_namespace
 
 
 @dataclass
@@ -79,13 +79,7 @@ def log_dir(tmp_path: Path) -> Path:
 def chaos_namespace() -> Iterator[str]:
     ns = f"fpchaos-{uuid.uuid4().hex[:8]}"
     yield ns
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(f"{ns}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    clear_redis_namespace(REDIS_URL, ns)
 
 
 def admin_db_url(dbname: str) -> str:

@@ -54,17 +54,14 @@ def deliver_twice(dispatcher: Dispatcher, ref: JobRef, mode: str) -> int:
         assert dispatcher.send_pipelined([ref, ref]) == []
         return 2
     barrier = threading.Barrier(2)
-    failed: list[JobRef] = []
 
-    def one(pipelined: bool) -> None:
-        barrier.wait()
-        failed.extend(dispatcher.send_pipelined([ref]) if pipelined else dispatcher.send([ref]))
+    def one(i: int) -> list[JobRef]:
+        barrier.wait(30)
+        pipelined = mode == "send + send_pipelined at once" and i == 1
+        return dispatcher.send_pipelined([ref]) if pipelined else dispatcher.send([ref])
 
-    threads = [threading.Thread(target=one, args=(mode == "send + send_pipelined at once" and i == 1,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    # parallel() re-raises a sender's exception here: a send that blew up cannot pass for a delivery.
+    failed = [r for refs in parallel(one, range(2), workers=2) for r in refs]
     assert not failed
     return 2
 

@@ -38,7 +38,8 @@ def test_no_tenant_set_sees_no_rows(client, tenant, engine):
 
 
 def test_owner_role_is_also_bound_by_forced_rls(client, tenant, database):
-    client.post("/api/v1/ai-sessions", json={}, headers=tenant.h("engineer"))
+    # A row exists (so the 0 below is RLS, not an empty table).
+    assert client.post("/api/v1/ai-sessions", json={}, headers=tenant.h("engineer")).status_code == 201
     conn = psycopg2.connect(database["owner"])
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM ai_sessions")

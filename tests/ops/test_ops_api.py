@@ -7,13 +7,7 @@ import uuid
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.jobs.service import JobRef
-from tests.helpers import wait_job
-
-
-def submit(client, tenant, **body):
-    r = client.post("/api/v1/jobs", json={"kind": "system.echo", **body}, headers=tenant.h())
-    assert r.status_code == 202
-    return r.get_json()["job"]
+from tests.helpers import submit_job, wait_job
 
 
 def queue(body, name):
@@ -27,7 +21,7 @@ def test_ops_requires_operator(client, tenant, operator):
 
 
 def test_queue_counts_match_reality(app, client, tenant, operator, namespace):
-    ready = [submit(client, tenant) for _ in range(3)]  # no worker: they stay ready
+    ready = [submit_job(client, tenant) for _ in range(3)]  # no worker: they stay ready
     st = app.extensions["flowpilot"]
     st.dispatcher.send([JobRef(uuid.uuid4(), tenant.account_id, "system.echo", "interactive", delay_ms=60_000)])
     # a dead letter, as Dramatiq leaves it: id in the XQ sorted set, message in its hash
@@ -42,8 +36,8 @@ def test_queue_counts_match_reality(app, client, tenant, operator, namespace):
 
 
 def test_jobs_list_filters_across_tenants(client, tenant, other_tenant, operator, worker):
-    a = submit(client, tenant, fail_permanently=True)
-    b = submit(client, other_tenant)
+    a = submit_job(client, tenant, fail_permanently=True)
+    b = submit_job(client, other_tenant)
     wait_job(client, tenant.h(), a["id"])
     wait_job(client, other_tenant.h(), b["id"])
     everything = client.get("/api/v1/ops/jobs", headers=operator).get_json()["items"]
@@ -58,7 +52,7 @@ def test_jobs_list_filters_across_tenants(client, tenant, other_tenant, operator
 
 
 def test_retry_and_cancel_single_and_bulk(client, tenant, operator, worker):
-    failed = [submit(client, tenant, fail_permanently=True) for _ in range(3)]
+    failed = [submit_job(client, tenant, fail_permanently=True) for _ in range(3)]
     for j in failed:
         wait_job(client, tenant.h(), j["id"])
     r = client.post(f"/api/v1/ops/jobs/{failed[0]['id']}/retry", headers=operator)
@@ -72,7 +66,7 @@ def test_retry_and_cancel_single_and_bulk(client, tenant, operator, worker):
 
 
 def test_bulk_cancel_queued(client, tenant, operator):
-    jobs = [submit(client, tenant) for _ in range(4)]
+    jobs = [submit_job(client, tenant) for _ in range(4)]
     r = client.post("/api/v1/ops/jobs/cancel", json={"ids": [j["id"] for j in jobs[:3]]}, headers=operator).get_json()
     assert r["affected"] == 3
     statuses = [client.get(f"/api/v1/jobs/{j['id']}", headers=tenant.h()).get_json()["status"] for j in jobs]
@@ -82,7 +76,7 @@ def test_bulk_cancel_queued(client, tenant, operator):
 
 
 def test_dead_letters_list_requeue_purge(app, client, tenant, operator, namespace, worker):
-    job = submit(client, tenant, fail_permanently=True)
+    job = submit_job(client, tenant, fail_permanently=True)
     wait_job(client, tenant.h(), job["id"])
     st = app.extensions["flowpilot"]
     st.redis.zadd(f"{namespace}:interactive.XQ", {"m1": 1_700_000_000_000})
@@ -105,7 +99,7 @@ def test_metrics_parse_and_move_when_jobs_run(client, tenant, worker):
 
     before = families()
     assert "flowpilot_jobs" in before and "flowpilot_queue_messages" in before
-    job = submit(client, tenant)
+    job = submit_job(client, tenant)
     wait_job(client, tenant.h(), job["id"])
     after = families()
     finished = {tuple(s.labels.values()): s.value for s in after["flowpilot_jobs_finished"].samples if s.name.endswith("_total")}

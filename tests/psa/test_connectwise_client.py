@@ -17,15 +17,11 @@ from shared.psa.base import ClientOptions, PsaCredentials, PsaProvider
 from shared.psa.connectwise import ConnectWiseClient, clear_codebase_cache
 from shared.psa.registry import get_provider
 from tests.fakes.cw_simulator import CwSimulator
+from tests.helpers import error_detail
 
 COMPANY, PUB, PRIV = "acme", "PUBKEY-7f3a9c", "PRIVKEY-s3cr3t-9b2e41d0"
 TOKEN = base64.b64encode(f"{COMPANY}+{PUB}:{PRIV}".encode()).decode()
 LOCAL = frozenset({"127.0.0.1"})
-
-
-def detail(err: BaseException) -> dict[str, Any]:
-    assert isinstance(value := getattr(err, "detail", None), dict)
-    return value
 
 
 class RecordingSession(requests.Session):
@@ -175,7 +171,7 @@ def test_get_retry_budget_is_bounded(sim: CwSimulator, session: RecordingSession
     sim.inject("GET", "notes", "500", times=5)
     with pytest.raises(TransientError) as err:
         make_client(sim, session).list_notes("48291")
-    assert err.value.code == "psa_unavailable" and detail(err.value)["outcome_unknown"] is False
+    assert err.value.code == "psa_unavailable" and error_detail(err.value)["outcome_unknown"] is False
     assert sim.count("GET", "notes") == 3
 
 
@@ -183,8 +179,8 @@ def test_500_on_post_is_sent_once_and_outcome_unknown(sim: CwSimulator, session:
     sim.inject("POST", "notes", "500")
     with pytest.raises(TransientError) as err:
         make_client(sim, session).post_note("48291", "x", internal=True, resolution=False)
-    assert err.value.code == "psa_unavailable" and detail(err.value)["outcome_unknown"] is True
-    assert detail(err.value)["cw_request_id"] == sim.request_log[-1].request_id
+    assert err.value.code == "psa_unavailable" and error_detail(err.value)["outcome_unknown"] is True
+    assert error_detail(err.value)["cw_request_id"] == sim.request_log[-1].request_id
     assert sim.count("POST", "notes") == 1
 
 
@@ -194,7 +190,7 @@ def test_429_carries_retry_after(sim: CwSimulator, session: RecordingSession, cd
     with pytest.raises(TransientError) as err:
         make_client(sim, session).post_note("48291", "x", internal=True, resolution=False)
     assert (err.value.code, err.value.retry_after) == ("psa_rate_limited", 2.0)
-    assert detail(err.value)["outcome_unknown"] is False and sim.count("POST", "notes") == 1
+    assert error_detail(err.value)["outcome_unknown"] is False and sim.count("POST", "notes") == 1
     assert sim.notes(48291) == []
 
 
@@ -216,7 +212,7 @@ def test_lost_answer_after_store_is_outcome_unknown(sim: CwSimulator, session: R
     sim.inject("POST", "notes", fault, seconds=2)
     with pytest.raises(TransientError) as err:
         make_client(sim, session, timeout_s=0.5).post_note("48291", "x", internal=False, resolution=True)
-    assert err.value.code == "psa_unavailable" and detail(err.value)["outcome_unknown"] is True
+    assert err.value.code == "psa_unavailable" and error_detail(err.value)["outcome_unknown"] is True
     assert sim.count("POST", "notes") == 1
     assert [n["text"] for n in sim.notes(48291)] == ["x"]  # it IS there: check before re-posting
 
@@ -225,7 +221,7 @@ def test_lost_answer_on_patch_is_outcome_unknown(sim: CwSimulator, session: Reco
     sim.inject("PATCH", "ticket", "store_then_drop")
     with pytest.raises(TransientError) as err:
         make_client(sim, session).update_ticket_status("48291", 42)
-    assert detail(err.value)["outcome_unknown"] is True and sim.ticket(48291)["status"]["id"] == 42
+    assert error_detail(err.value)["outcome_unknown"] is True and sim.ticket(48291)["status"]["id"] == 42
     assert sim.count("PATCH", "ticket") == 1
 
 
@@ -237,7 +233,7 @@ def test_connection_refused_is_not_outcome_unknown(session: RecordingSession) ->
     client = ConnectWiseClient(creds, ClientOptions(session=session, allowed_hosts=LOCAL, get_attempts=1))
     with pytest.raises(TransientError) as err:
         client.get_ticket("1")
-    assert err.value.code == "psa_unavailable" and detail(err.value)["outcome_unknown"] is False
+    assert err.value.code == "psa_unavailable" and error_detail(err.value)["outcome_unknown"] is False
 
 
 # -- permanent failures ---------------------------------------------------------------------------
@@ -246,7 +242,7 @@ def test_status_not_on_board_is_rejected_with_cw_message(sim: CwSimulator, sessi
     with pytest.raises(PermanentError) as err:
         make_client(sim, session).update_ticket_status("48291", 17)
     assert err.value.code == "psa_rejected"
-    assert detail(err.value)["errors"] == ["Service Status 17 not found for Service Board 21"]
+    assert error_detail(err.value)["errors"] == ["Service Status 17 not found for Service Board 21"]
     assert sim.count("PATCH", "ticket") == 1
 
 
@@ -299,7 +295,7 @@ def test_redirects_are_refused_not_followed(sim: CwSimulator, session: Recording
     sim.inject("GET", "ticket", "redirect", location=f"{sim.site_url}/elsewhere")
     with pytest.raises(PermanentError) as err:
         make_client(sim, session).get_ticket("48291")
-    assert err.value.code == "psa_rejected" and detail(err.value)["http_status"] == 302
+    assert err.value.code == "psa_rejected" and error_detail(err.value)["http_status"] == 302
     assert [r.path for r in sim.request_log if r.path == "/elsewhere"] == []
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 import requests
@@ -11,6 +10,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 from shared.errors import PermanentError, TransientError
 from shared.psa.connectwise_errors import classify_exception, classify_response
 from shared.security.url_guard import UnsafeUrlError
+from tests.helpers import error_detail
 
 CW_400 = json.dumps({
     "code": "InvalidObject", "message": "ticket object is invalid",
@@ -18,13 +18,6 @@ CW_400 = json.dumps({
                 "resource": "ticket", "field": "status/id"}],
 })
 CDN_HTML = "<html><body><h1>429 Too Many Requests</h1></body></html>"
-
-
-def detail(err: BaseException) -> dict[str, Any]:
-    """The error's detail dict (always set by the ConnectWise client)."""
-    value = getattr(err, "detail", None)
-    assert isinstance(value, dict)
-    return value
 
 
 @pytest.mark.parametrize("status", [200, 201, 204])
@@ -48,14 +41,14 @@ def test_400_surfaces_cw_messages_only() -> None:
 ])
 def test_permanent_statuses(status: int, code: str) -> None:
     err = classify_response(status, {}, '{"code": "Security", "message": "nope"}')
-    assert isinstance(err, PermanentError) and err.code == code and detail(err)["http_status"] == status
+    assert isinstance(err, PermanentError) and err.code == code and error_detail(err)["http_status"] == status
 
 
 @pytest.mark.parametrize("body", ['{"code": "TooManyRequests", "message": "slow down"}', CDN_HTML, ""])
 def test_429_reads_retry_after_whatever_the_body(body: str) -> None:
     err = classify_response(429, {"retry-after": "2"}, body, write=True)
     assert isinstance(err, TransientError) and err.code == "psa_rate_limited"
-    assert err.retry_after == 2.0 and detail(err)["outcome_unknown"] is False
+    assert err.retry_after == 2.0 and error_detail(err)["outcome_unknown"] is False
 
 
 def test_429_without_or_with_junk_retry_after() -> None:
@@ -71,7 +64,7 @@ def test_429_without_or_with_junk_retry_after() -> None:
 def test_transient_statuses_and_outcome(status: int, write: bool, unknown: bool) -> None:
     err = classify_response(status, {"x-cw-request-id": "r"}, "oops", write=write)
     assert isinstance(err, TransientError) and err.code == "psa_unavailable"
-    assert detail(err)["outcome_unknown"] is unknown and detail(err)["cw_request_id"] == "r"
+    assert error_detail(err)["outcome_unknown"] is unknown and error_detail(err)["cw_request_id"] == "r"
 
 
 def test_exceptions_before_send_are_not_outcome_unknown() -> None:
@@ -79,14 +72,14 @@ def test_exceptions_before_send_are_not_outcome_unknown() -> None:
     for exc in (requests.exceptions.ConnectTimeout("t"), refused, requests.exceptions.SSLError("bad cert")):
         err = classify_exception(exc, write=True)
         assert isinstance(err, TransientError) and err.code == "psa_unavailable"
-        assert detail(err)["outcome_unknown"] is False
+        assert error_detail(err)["outcome_unknown"] is False
 
 
 def test_exceptions_after_send_are_outcome_unknown_for_writes() -> None:
     dropped = requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError()))
     for exc in (requests.exceptions.ReadTimeout("t"), dropped, requests.exceptions.ChunkedEncodingError("c")):
-        assert detail(classify_exception(exc, write=True))["outcome_unknown"] is True
-        assert detail(classify_exception(exc, write=False))["outcome_unknown"] is False
+        assert error_detail(classify_exception(exc, write=True))["outcome_unknown"] is True
+        assert error_detail(classify_exception(exc, write=False))["outcome_unknown"] is False
 
 
 def test_configuration_exceptions_are_permanent() -> None:

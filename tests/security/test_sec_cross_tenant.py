@@ -46,6 +46,7 @@ def test_foreign_ids_answer_404_exactly_like_missing_ids(app, client, tenant, ot
     a = build_world(client, tenant)
     b = build_world(client, other_tenant)
     routes = [r for r in _id_routes(app) if r.tenant_roles]
+    assert routes, "no id route a tenant may call: the matrix below would check nothing"
     # Id routes no tenant role may call are operator-only (platform-wide by design: /ops/...); the role
     # matrix shows tenants get 403 there. Everything else is in this matrix.
     assert all(r.operator and r.rule.startswith("/api/v1/ops/") for r in _id_routes(app) if not r.tenant_roles)

@@ -7,25 +7,15 @@ timestamps whose offset Postgres refuses (pydantic accepts up to ±23:59, Postgr
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
 
-from db.engine import SYSTEM, transaction
 from db.models import AiSession, Job
+from tests.helpers import assert_problem, count_rows
 
 JSON = {"Content-Type": "application/json"}
 
 
-def problem(resp, status: int, code: str) -> dict:
-    assert resp.status_code == status, (resp.status_code, resp.get_data(as_text=True))
-    assert resp.mimetype == "application/problem+json"
-    body = resp.get_json()
-    assert body["code"] == code and body["status"] == status, body
-    return body
-
-
 def rows(engine, model, tenant) -> int:
-    with transaction(engine, SYSTEM) as db:
-        return db.execute(select(func.count()).select_from(model).where(model.account_id == tenant.account_id)).scalar_one()
+    return count_rows(engine, model, model.account_id == tenant.account_id)
 
 
 @pytest.mark.parametrize("raw", [
@@ -36,7 +26,7 @@ def rows(engine, model, tenant) -> int:
     '{"intake_content": {"note": "\\udfff tail"}}',
 ])
 def test_unstorable_strings_are_422(client, tenant, engine, raw):
-    body = problem(client.post("/api/v1/ai-sessions", data=raw, headers=tenant.h("engineer", **JSON)), 422,
+    body = assert_problem(client.post("/api/v1/ai-sessions", data=raw, headers=tenant.h("engineer", **JSON)), 422,
                    "validation_failed")
     assert body["errors"][0]["field"] == "body"
     assert rows(engine, AiSession, tenant) == 0
@@ -44,31 +34,31 @@ def test_unstorable_strings_are_422(client, tenant, engine, raw):
 
 def test_unstorable_strings_everywhere_a_body_is_read(client, tenant, engine):
     sid = client.post("/api/v1/ai-sessions", json={}, headers=tenant.h("engineer")).get_json()["id"]
-    problem(client.post(f"/api/v1/ai-sessions/{sid}/facts", json={"text": "a\x00b"}, headers=tenant.h("engineer")),
+    assert_problem(client.post(f"/api/v1/ai-sessions/{sid}/facts", json={"text": "a\x00b"}, headers=tenant.h("engineer")),
             422, "validation_failed")
-    problem(client.post("/api/v1/jobs", json={"kind": "system.echo", "payload": {"k": "\x00"}}, headers=tenant.h()),
+    assert_problem(client.post("/api/v1/jobs", json={"kind": "system.echo", "payload": {"k": "\x00"}}, headers=tenant.h()),
             422, "validation_failed")
-    problem(client.patch("/api/v1/account-settings", json={"preferences": {"x": "\x00"}}, headers=tenant.h()),
+    assert_problem(client.patch("/api/v1/account-settings", json={"preferences": {"x": "\x00"}}, headers=tenant.h()),
             422, "validation_failed")
     assert rows(engine, Job, tenant) == 0
 
 
 def test_nul_in_a_query_string_is_422(client, tenant, operator):
-    problem(client.get("/api/v1/ai-sessions?cursor=%00", headers=tenant.h("engineer")), 422, "validation_failed")
-    problem(client.get("/api/v1/ops/jobs?kind=echo%00", headers=operator), 422, "validation_failed")
+    assert_problem(client.get("/api/v1/ai-sessions?cursor=%00", headers=tenant.h("engineer")), 422, "validation_failed")
+    assert_problem(client.get("/api/v1/ops/jobs?kind=echo%00", headers=operator), 422, "validation_failed")
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_non_json_numbers_are_400(client, tenant, engine, constant):
     raw = f'{{"intake_content": {{"x": {constant}}}}}'
-    problem(client.post("/api/v1/ai-sessions", data=raw, headers=tenant.h("engineer", **JSON)), 400, "invalid_json")
+    assert_problem(client.post("/api/v1/ai-sessions", data=raw, headers=tenant.h("engineer", **JSON)), 400, "invalid_json")
     assert rows(engine, AiSession, tenant) == 0
 
 
 @pytest.mark.parametrize("depth", [5_000, 100_000])
 def test_nesting_beyond_the_parser_is_400(client, tenant, depth):
     raw = '{"intake_content": {"a": ' + "[" * depth + "]" * depth + "}}"
-    problem(client.post("/api/v1/ai-sessions", data=raw, headers=tenant.h("engineer", **JSON)), 400, "invalid_json")
+    assert_problem(client.post("/api/v1/ai-sessions", data=raw, headers=tenant.h("engineer", **JSON)), 400, "invalid_json")
 
 
 def test_timestamps_with_far_offsets_are_normalised_not_500(client, tenant, operator):
@@ -79,6 +69,6 @@ def test_timestamps_with_far_offsets_are_normalised_not_500(client, tenant, oper
                                              "filter": {"updated_since": "2000-01-01T00:00:00+17:00"}}, headers=tenant.h())
     assert r.status_code == 202, r.get_json()
     assert r.get_json()["batch"]["filter"]["updated_since"] == "1999-12-31T07:00:00Z"
-    body = problem(client.post("/api/v1/ops/jobs/retry", json={"since": "0001-01-01T00:00:00+17:00"}, headers=operator),
+    body = assert_problem(client.post("/api/v1/ops/jobs/retry", json={"since": "0001-01-01T00:00:00+17:00"}, headers=operator),
                    422, "validation_failed")
     assert body["errors"][0]["field"] == "since"

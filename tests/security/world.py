@@ -13,6 +13,7 @@ from sqlalchemy import text
 from db.base import TENANT_TABLES
 from db.engine import SYSTEM, transaction
 from db.engine import tenant as tenant_scope
+from tests.helpers import clear_redis_namespace, truncate_tenant_tables
 from tests.l1.flowdata import OUTLOOK, OUTLOOK_PROBLEM, VPN, create_flow, put_category
 
 PARAM_KINDS = {
@@ -103,19 +104,8 @@ def snapshot(engine: Any, account_id: uuid.UUID) -> dict[str, list[tuple[Any, ..
 
 def truncate_all(database: dict[str, str], redis_url: str, namespace: str) -> None:
     """What tests/conftest.py does after every test, for modules that clean up once at their end."""
-    import psycopg2
-    import redis
-
-    conn = psycopg2.connect(database["owner"])
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"TRUNCATE {', '.join(TENANT_TABLES)} CASCADE")
-    conn.close()
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{namespace}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    truncate_tenant_tables(database["owner"])
+    clear_redis_namespace(redis_url, namespace)
 
 
 def counts(engine: Any) -> dict[str, int]:

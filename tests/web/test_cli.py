@@ -7,29 +7,24 @@ from sqlalchemy import select
 
 from db.engine import SYSTEM, transaction
 from db.models import ApiToken
-
-
-def run(app, *args):
-    result = app.test_cli_runner().invoke(args=list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
+from tests.helpers import run_cli
 
 
 def test_accounts_users_operators(app, client, engine):
-    account = json.loads(run(app, "accounts", "create", "Cli MSP", "--json"))
+    account = json.loads(run_cli(app, "accounts", "create", "Cli MSP", "--json"))
     user = json.loads(
-        run(app, "users", "create", "--account-id", account["account_id"], "--email", "a@b.c", "--role", "engineer", "--json")
+        run_cli(app, "users", "create", "--account-id", account["account_id"], "--email", "a@b.c", "--role", "engineer", "--json")
     )
     assert user["token"].startswith("fp_")
     resp = client.get("/api/v1/ai-sessions", headers={"Authorization": f"Bearer {user['token']}"})
     assert resp.status_code == 200
-    op = json.loads(run(app, "operators", "create", "--email", "ops@b.c", "--json"))
+    op = json.loads(run_cli(app, "operators", "create", "--email", "ops@b.c", "--json"))
     resp = client.post("/api/v1/jobs", json={"kind": "system.echo"}, headers={"Authorization": f"Bearer {op['token']}"})
     assert resp.status_code == 202
     with transaction(engine, SYSTEM) as db:
         hashes = db.execute(select(ApiToken.token_hash)).scalars().all()
     assert user["token"] not in hashes and len(hashes) == 2
-    revoked = json.loads(run(app, "users", "revoke-token", user["token"][:10], "--json"))
+    revoked = json.loads(run_cli(app, "users", "revoke-token", user["token"][:10], "--json"))
     assert revoked == {"revoked": 1}
     assert client.get("/api/v1/ai-sessions", headers={"Authorization": f"Bearer {user['token']}"}).status_code == 401
 
@@ -43,8 +38,8 @@ def test_users_create_rejects_unknown_account_and_role(app):
 
 
 def test_jobs_sweep_and_db_upgrade(app):
-    assert json.loads(run(app, "jobs", "sweep", "--json")) == {"rescued": 0, "failed": 0, "redispatched": 0}
-    assert "head" in run(app, "db", "upgrade")
+    assert json.loads(run_cli(app, "jobs", "sweep", "--json")) == {"rescued": 0, "failed": 0, "redispatched": 0}
+    assert "head" in run_cli(app, "db", "upgrade")
 
 
 def test_psa_rotate_keys_reencrypts_under_the_new_key(settings, tenant, engine):
@@ -63,7 +58,7 @@ def test_psa_rotate_keys_reencrypts_under_the_new_key(settings, tenant, engine):
     second = create_app(settings.model_copy(update={"flowpilot_secret_keys": f"{new},{old}"}))
     try:
         assert first.test_client().post("/api/v1/psa-connections", json=body, headers=tenant.h()).status_code == 201
-        out = json.loads(run(second, "psa", "rotate-keys", "--json"))
+        out = json.loads(run_cli(second, "psa", "rotate-keys", "--json"))
         assert out == {"rotated": 1, "unreadable": []}
         with transaction(engine, SYSTEM) as db:
             stored = db.execute(select(PsaConnection.credentials)).scalar_one()

@@ -4,28 +4,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func
 
 from db.engine import SYSTEM, transaction
 from db.models import AiSession, Job
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(resp, status: int, code: str | None = None) -> dict:
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    assert resp.mimetype == PROBLEM
-    body = resp.get_json()
-    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
-    if code:
-        assert body["code"] == code, body
-    assert "Traceback" not in resp.get_data(as_text=True)
-    return body
-
-
-def count(engine, model) -> int:
-    with transaction(engine, SYSTEM) as db:
-        return db.execute(select(func.count()).select_from(model)).scalar_one()
+from tests.helpers import assert_problem, count_rows
 
 
 def test_missing_token_is_401(client):
@@ -54,7 +37,7 @@ def test_wrong_role_is_403(client, tenant, engine):
         client.post("/api/v1/jobs", json={"kind": "system.echo"}, headers=tenant.h("engineer")), 403, "forbidden"
     )
     assert_problem(client.patch("/api/v1/account-settings", json={"preferences": {}}, headers=tenant.h("engineer")), 403)
-    assert count(engine, AiSession) == 0 and count(engine, Job) == 0
+    assert count_rows(engine, AiSession) == 0 and count_rows(engine, Job) == 0
 
 
 def test_operator_cannot_use_tenant_endpoints(client, operator):
@@ -66,14 +49,14 @@ def test_malformed_json_is_400_and_writes_nothing(client, tenant, engine):
         "/api/v1/ai-sessions", data="{not json", headers=tenant.h("engineer", **{"Content-Type": "application/json"})
     )
     assert_problem(resp, 400, "invalid_json")
-    assert count(engine, AiSession) == 0
+    assert count_rows(engine, AiSession) == 0
 
 
 def test_unknown_field_is_422_with_field_errors(client, tenant, engine):
     resp = client.post("/api/v1/ai-sessions", json={"intake_type": "free_text", "surprise": 1}, headers=tenant.h("engineer"))
     body = assert_problem(resp, 422, "validation_failed")
     assert any(e["field"] == "surprise" for e in body["errors"])
-    assert count(engine, AiSession) == 0
+    assert count_rows(engine, AiSession) == 0
 
 
 def test_wrong_types_are_422(client, tenant):
@@ -89,7 +72,7 @@ def test_wrong_types_are_422(client, tenant):
 def test_oversize_body_is_413(client, tenant, engine):
     big = {"intake_type": "free_text", "intake_content": {"blob": "x" * (300 * 1024)}}
     assert_problem(client.post("/api/v1/ai-sessions", json=big, headers=tenant.h("engineer")), 413, "payload_too_large")
-    assert count(engine, AiSession) == 0
+    assert count_rows(engine, AiSession) == 0
 
 
 def test_bad_uuid_in_path_is_404(client, tenant):

@@ -1,7 +1,6 @@
 """Suggested fixes: supersede, decisions, outcomes — the seed's rules, each with a counterpart here."""
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from db.engine import SYSTEM, transaction
 from db.engine import tenant as tenant_scope
 from db.models import DraftTemplate, SessionSuggestedFix
-from tests.helpers import wait_job
+from tests.helpers import concurrently, wait_job
 
 SCRIPT = "  Restart-Service -Name Spooler -ComputerName SRV-PRN01\n  Get-ADUser -Identity jsmith  \n"
 
@@ -59,20 +58,13 @@ def test_database_enforces_one_active_fix(engine, client, tenant, session):
 
 
 def test_concurrent_fix_creation_leaves_one_active(app, tenant, session, engine):
-    errors = []
-    barrier = threading.Barrier(5)
-
     def go(i):
-        c = app.test_client()
-        barrier.wait()
-        r = c.post(url(session), json={"title": f"fix {i}", "description": "d", "confidence_pct": 5}, headers=tenant.h("engineer"))
-        if r.status_code != 201:
-            errors.append(r.get_data(as_text=True))
+        r = app.test_client().post(url(session), json={"title": f"fix {i}", "description": "d", "confidence_pct": 5},
+                                   headers=tenant.h("engineer"))
+        return r.status_code, r.get_data(as_text=True)
 
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(5)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    assert not errors
+    results = concurrently(5, go)
+    assert [s for s, _ in results] == [201] * 5, results
     with transaction(engine, SYSTEM) as db:
         active = db.execute(select(SessionSuggestedFix).where(SessionSuggestedFix.superseded_at.is_(None))).scalars().all()
     assert len(active) == 1
@@ -199,19 +191,12 @@ def test_concurrent_outcome_patches_bump_twice(app, tenant, session):
     c = app.test_client()
     fix = add_fix(c, tenant, session)
     v = version(c, tenant, session)
-    barrier = threading.Barrier(2)
-    codes = []
 
-    def go(note):
-        client = app.test_client()
-        barrier.wait()
-        codes.append(client.patch(url(session, fix, "/outcome"), json={"outcome": "applied_pending", "notes": note},
-                                  headers=tenant.h("engineer")).status_code)
+    def go(i):
+        return app.test_client().patch(url(session, fix, "/outcome"), json={"outcome": "applied_pending", "notes": "ab"[i]},
+                                       headers=tenant.h("engineer")).status_code
 
-    threads = [threading.Thread(target=go, args=(n,)) for n in ("a", "b")]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    assert codes == [200, 200] and version(c, tenant, session) == v + 2
+    assert concurrently(2, go) == [200, 200] and version(c, tenant, session) == v + 2
 
 
 def test_roles_tenancy_and_foreign_fix_ids(client, tenant, other_tenant, session):

@@ -1,10 +1,11 @@
 """Sessions and facts: create/get/list with cursors, state_version bumps, tenant isolation."""
 from __future__ import annotations
 
-import threading
 import uuid
 
 from flask import Flask
+
+from tests.helpers import concurrently
 
 
 def new_session(client, tenant, **body) -> dict:
@@ -50,22 +51,14 @@ def test_concurrent_fact_writes_never_lose_a_bump(app: Flask, tenant):
     """Real concurrent transactions (threads, separate connections): N writes → version + N."""
     c = app.test_client()
     s = new_session(c, tenant)
-    errors: list[str] = []
-    barrier = threading.Barrier(8)
 
-    def write(i: int) -> None:
-        client = app.test_client()
-        barrier.wait()
-        r = client.post(f"/api/v1/ai-sessions/{s['id']}/facts", json={"text": f"fact {i}"}, headers=tenant.h("engineer"))
-        if r.status_code != 201:
-            errors.append(r.get_data(as_text=True))
+    def write(i: int) -> tuple[int, str]:
+        r = app.test_client().post(f"/api/v1/ai-sessions/{s['id']}/facts", json={"text": f"fact {i}"},
+                                   headers=tenant.h("engineer"))
+        return r.status_code, r.get_data(as_text=True)
 
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    results = concurrently(8, write)
+    assert [code for code, _ in results] == [201] * 8, results
     assert c.get(f"/api/v1/ai-sessions/{s['id']}", headers=tenant.h("engineer")).get_json()["state_version"] == 9
 
 

@@ -3,45 +3,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from db.engine import SYSTEM, transaction
 from db.models import Job
-from shared.jobs.sweeper import sweep_once
-from tests.helpers import wait_job
+from tests.helpers import sweep, wait_job, worker_process
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-@contextmanager
-def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dramatiq", "workers.main", "--processes", "1", "--threads", "2", "--queues", "interactive"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def test_sigkilled_worker_mid_job_is_recovered_by_sweeper(app, settings, settings_env, client, tenant, engine):
@@ -52,11 +23,8 @@ def test_sigkilled_worker_mid_job_is_recovered_by_sweeper(app, settings, setting
         os.killpg(proc.pid, signal.SIGKILL)  # the whole worker (parent and forked child), no goodbye
         proc.wait()
     time.sleep(settings.flowpilot_stale_heartbeat_s + 0.5)
-    st = app.extensions["flowpilot"]
-    report = sweep_once(
-        st.engine, st.dispatcher, st.redis, st.namespace,
-        stale_after_s=settings.flowpilot_stale_heartbeat_s, redispatch_after_s=settings.flowpilot_redispatch_after_s,
-    )
+    report = sweep(app, stale_after_s=settings.flowpilot_stale_heartbeat_s,
+                   redispatch_after_s=settings.flowpilot_redispatch_after_s)
     assert report.rescued == 1
     rescued = client.get(f"/api/v1/jobs/{job_id}", headers=tenant.h()).get_json()
     assert rescued["status"] == "retrying" and rescued["error"]["code"] == "worker_lost"

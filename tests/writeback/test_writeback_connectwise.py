@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.helpers import wait_job
+from tests.helpers import concurrently, sweep, wait_job, worker_process
 
 TICKET = 48291
 
@@ -148,9 +148,7 @@ def test_worker_killed_after_note_post_adopts_the_note(app, settings, settings_e
     import os
     import signal
 
-    from shared.jobs.sweeper import sweep_once
     from tests.conftest import _start_worker
-    from tests.workers.test_real_worker_processes import worker_process
 
     configure(client, tenant, cw_resolved_status_id=42)
     cw_sim.inject("POST", "notes", "store_then_timeout", seconds=6)  # stored; the answer never comes in time
@@ -165,9 +163,7 @@ def test_worker_killed_after_note_post_adopts_the_note(app, settings, settings_e
     running = client.get(f"/api/v1/jobs/{job_id}", headers=tenant.h("engineer")).get_json()
     assert running["status"] == "running"
     time.sleep(settings.flowpilot_stale_heartbeat_s + 0.5)
-    st = app.extensions["flowpilot"]
-    assert sweep_once(st.engine, st.dispatcher, st.redis, st.namespace, stale_after_s=settings.flowpilot_stale_heartbeat_s,
-                      redispatch_after_s=60).rescued == 1
+    assert sweep(app, stale_after_s=settings.flowpilot_stale_heartbeat_s, redispatch_after_s=60).rescued == 1
     with _start_worker(settings):
         done = wait_job(client, tenant.h("engineer"), job_id, timeout=30)
     assert done["status"] == "succeeded" and done["attempts"] == 2, done
@@ -177,20 +173,12 @@ def test_worker_killed_after_note_post_adopts_the_note(app, settings, settings_e
 
 
 def test_concurrent_posts_with_ticket_one_job_one_409(app, tenant, linked, cw_sim, psa_worker):
-    import threading
+    def go(_: int):
+        r = app.test_client().post(f"/api/v1/ai-sessions/{linked['session']['id']}/resolution-note/post",
+                                   json={"markdown": "done"}, headers=tenant.h("engineer"))
+        return r.status_code, r.get_json()
 
-    codes, barrier = [], threading.Barrier(2)
-
-    def go():
-        c = app.test_client()
-        barrier.wait()
-        r = c.post(f"/api/v1/ai-sessions/{linked['session']['id']}/resolution-note/post", json={"markdown": "done"},
-                   headers=tenant.h("engineer"))
-        codes.append((r.status_code, r.get_json()))
-
-    threads = [threading.Thread(target=go) for _ in range(2)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
+    codes = concurrently(2, go)
     assert sorted(c for c, _ in codes) == [202, 409]
     job_id = next(b for c, b in codes if c == 202)["job"]["id"]
     assert wait_job(app.test_client(), tenant.h("engineer"), job_id)["status"] == "succeeded"

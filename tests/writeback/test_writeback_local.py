@@ -1,11 +1,9 @@
 """Writeback without a PSA ticket (local path) and the request-time rules: state 409s, one in flight."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from tests.helpers import wait_job
+from tests.helpers import concurrently, wait_job
 
 
 @pytest.fixture
@@ -45,18 +43,11 @@ def test_escalate_locally_then_resolve_then_escalate_again(client, tenant, sessi
 
 
 def test_concurrent_posts_make_one_job_and_409(app, tenant, session):
-    codes = []
-    barrier = threading.Barrier(2)
+    def go(_: int):
+        r = post(app.test_client(), tenant, session)
+        return r.status_code, r.get_json()
 
-    def go():
-        c = app.test_client()
-        barrier.wait()
-        r = post(c, tenant, session)
-        codes.append((r.status_code, r.get_json()))
-
-    threads = [threading.Thread(target=go) for _ in range(2)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
+    codes = concurrently(2, go)
     statuses = sorted(c for c, _ in codes)
     assert statuses == [202, 409]
     conflict = next(b for c, b in codes if c == 409)
