@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     flowpilot_backoff_base_s: float = 2.0
     flowpilot_backoff_max_s: float = 300.0
     flowpilot_log_level: str = "INFO"
+    # How long a web process may reuse a verified API token without asking Postgres again. Revocations
+    # reach every process at once over pub/sub; this bounds staleness only if that message is lost.
+    # 0 disables the cache (every request looks the token up).
+    flowpilot_auth_cache_s: float = 10.0
 
     @property
     def secret_keys(self) -> list[str]:

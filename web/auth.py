@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import g, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from db.engine import SYSTEM, narrow_to_tenant
+from db.engine import SYSTEM, narrow_to_tenant, tenant
 from db.models import ApiToken, User
 from shared.errors import ApiError
 from shared.security.tokens import hash_token, looks_like_token
+from web.auth_cache import Principal
 from web.db import begin_request
+from web.state import state
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,12 +23,7 @@ ADMIN_UP = ("admin", "owner")
 L1_UP = ("l1", "engineer", "admin", "owner")
 
 
-@dataclass(frozen=True)
-class Principal:
-    user_id: uuid.UUID
-    account_id: uuid.UUID | None
-    role: str | None
-    is_operator: bool
+__all__ = ["ADMIN_UP", "ENGINEER_UP", "L1_UP", "Principal", "authenticate", "principal", "require"]
 
 
 def _unauthorized(detail: str) -> ApiError:
@@ -47,20 +42,32 @@ def authenticate() -> Principal:
     token = token.strip()
     if not looks_like_token(token):
         raise _unauthorized("invalid token")
+    token_hash = hash_token(token)
+    cache = state().principals
+    principal = cache.get(token_hash)
+    if principal is not None:  # verified recently, and no revocation since (see web/auth_cache.py)
+        begin_request(SYSTEM if principal.is_operator else tenant(principal.account_id))  # type: ignore[arg-type]
+        g.principal = principal
+        return principal
     # One transaction per request: the lookup runs in the system scope, then it narrows to the tenant.
+    generation = cache.generation()
     db = begin_request(SYSTEM)
-    row = db.execute(
-        select(User.id, User.account_id, User.role, User.is_operator)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None), User.is_active)
-    ).first()
+    row = db.execute(_LOOKUP, {"token_hash": token_hash}).first()
     if row is None:
         raise _unauthorized("invalid or revoked token")
     principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator))
     if not principal.is_operator:
         narrow_to_tenant(db, row.account_id)
+    cache.put(token_hash, principal, generation)
     g.principal = principal
     return principal
+
+
+_LOOKUP = (
+    select(User.id, User.account_id, User.role, User.is_operator)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.is_active)
+)
 
 
 def require(*roles: str, operator: bool = False) -> Callable[[F], F]:

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import click
+import redis
 from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import func, select, update
@@ -16,6 +17,7 @@ from db.models.accounts import ROLES
 from shared.jobs.sweeper import run_forever, sweep_once
 from shared.security.crypto import CredentialDecryptError
 from shared.security.tokens import display_prefix, generate_token, hash_token
+from web.auth_cache import publish_auth_change
 from web.cli_flows import flows_cli
 from web.cli_ops import batch_cli, ops_cli
 from web.state import state
@@ -99,6 +101,14 @@ def users_revoke(token_prefix: str, as_json: bool) -> None:
                 .returning(ApiToken.id)
             ).all()
         )
+    if count:
+        state().principals.clear()  # this process at once; the others when the message reaches them
+        try:
+            publish_auth_change(state().redis, state().namespace)
+        except redis.RedisError as exc:
+            ttl = state().settings.flowpilot_auth_cache_s
+            click.echo(f"warning: could not tell the web processes ({type(exc).__name__}); they may accept the "
+                       f"token for up to {ttl:g} s more", err=True)
     _emit({"revoked": count}, as_json, f"{count} token(s) revoked")
 
 

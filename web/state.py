@@ -9,8 +9,11 @@ from sqlalchemy import Engine
 
 from db.engine import make_engine
 from shared.jobs.dispatch import Dispatcher
+from shared.jobs.notify import JobWaiters
+from shared.pubsub import Listener
 from shared.security.crypto import CredentialCipher
 from shared.settings import Settings
+from web.auth_cache import PrincipalCache
 
 
 @dataclass
@@ -20,24 +23,35 @@ class AppState:
     redis: redis.Redis
     dispatcher: Dispatcher
     cipher: CredentialCipher | None
+    listener: Listener
+    waiters: JobWaiters
+    principals: PrincipalCache
 
     @property
     def namespace(self) -> str:
         return self.settings.flowpilot_redis_namespace
 
     def dispose(self) -> None:
+        self.listener.stop()
         self.dispatcher.close()
         self.redis.close()
         self.engine.dispose()
 
 
 def build_state(settings: Settings) -> AppState:
+    """Every handler is registered on the listener here, before its thread starts (on first use)."""
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, health_check_interval=30)
+    namespace = settings.flowpilot_redis_namespace
+    listener = Listener(client)
     return AppState(
         settings=settings,
         engine=make_engine(settings.database_url),
-        redis=redis.Redis.from_url(settings.redis_url, socket_timeout=5, health_check_interval=30),
-        dispatcher=Dispatcher.from_url(settings.redis_url, settings.flowpilot_redis_namespace),
+        redis=client,
+        dispatcher=Dispatcher.from_url(settings.redis_url, namespace),
         cipher=CredentialCipher(settings.secret_keys) if settings.secret_keys else None,
+        listener=listener,
+        waiters=JobWaiters(listener, namespace),
+        principals=PrincipalCache(listener, namespace, ttl_s=settings.flowpilot_auth_cache_s),
     )
 
 

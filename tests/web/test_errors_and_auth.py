@@ -1,14 +1,18 @@
 """Bad input and bad credentials: clear problem+json, nothing written."""
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
+import redis
 from sqlalchemy import func
 
 from db.engine import SYSTEM, transaction
 from db.models import AiSession, Job
+from tests.conftest import REDIS_URL
 from tests.helpers import assert_problem, count_rows
+from web.auth_cache import publish_auth_change
 
 
 def test_missing_token_is_401(client):
@@ -20,14 +24,20 @@ def test_invalid_token_is_401(client, header):
     assert_problem(client.get("/api/v1/ai-sessions", headers={"Authorization": header}), 401, "unauthorized")
 
 
-def test_revoked_token_is_401(client, tenant, engine):
+def test_revoked_token_is_401(client, tenant, engine, namespace):
     from sqlalchemy import update
 
     from db.models import ApiToken
 
-    assert client.get("/api/v1/ai-sessions", headers=tenant.h("engineer")).status_code == 200
+    assert client.get("/api/v1/ai-sessions", headers=tenant.h("engineer")).status_code == 200  # now cached
     with transaction(engine, SYSTEM) as db:
         db.execute(update(ApiToken).where(ApiToken.user_id == tenant.user_ids["engineer"]).values(revoked_at=func.now()))
+    # Whoever revokes announces it (the CLI does, see test_cli); here another process does, over Redis.
+    publish_auth_change(redis.Redis.from_url(REDIS_URL), namespace)
+    deadline = time.monotonic() + 2
+    while client.get("/api/v1/ai-sessions", headers=tenant.h("engineer")).status_code == 200:
+        assert time.monotonic() < deadline, "the revocation never reached this process's token cache"
+        time.sleep(0.01)
     assert_problem(client.get("/api/v1/ai-sessions", headers=tenant.h("engineer")), 401)
 
 

@@ -94,7 +94,7 @@ def get(job_id: uuid.UUID) -> Any:
     if_none_match = request.headers.get("If-None-Match")
     st = state()
     # Subscribe before the first read, so a change committed in between is never missed.
-    waiter = ChangeWaiter(st.redis, st.namespace, job_id) if wait else None
+    waiter = st.waiters.waiter(job_id) if wait else None
     try:
         job = load_job(job_id)
         body = job_to_dict(job)
