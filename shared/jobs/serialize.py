@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from db.models import Job
 
 
@@ -13,7 +15,8 @@ def iso(dt: datetime | None) -> str | None:
     return dt.isoformat().replace("+00:00", "Z") if dt else None
 
 
-def job_to_dict(job: Job) -> dict[str, Any]:
+def job_to_dict(job: Job | Row[Any]) -> dict[str, Any]:
+    """Works on an entity or on a Core row of the jobs table (same attribute names)."""
     return {
         "id": str(job.id),
         "kind": job.kind,
