@@ -32,18 +32,14 @@ def _observe(pipe: redis.client.Pipeline, namespace: str, name: str, labels: tup
     pipe.hincrbyfloat(h, f"{base}{SEP}sum", value)
 
 
-def record_job_finished(client: redis.Redis, namespace: str, *, kind: str, status: str,
-                        duration_s: float | None, wait_s: float | None) -> None:
-    try:
-        pipe = client.pipeline(transaction=False)
-        pipe.hincrby(key(namespace, "jobs_finished_total"), f"{kind}{SEP}{status}", 1)
-        if duration_s is not None:
-            _observe(pipe, namespace, "job_duration_seconds", (kind,), duration_s, DURATION_BUCKETS)
-        if wait_s is not None:
-            _observe(pipe, namespace, "job_queue_wait_seconds", (kind,), wait_s, DURATION_BUCKETS)
-        pipe.execute()
-    except redis.RedisError as exc:
-        log.debug("metrics not recorded: %s", exc)
+def add_job_finished(pipe: redis.client.Pipeline, namespace: str, *, kind: str, status: str,
+                     duration_s: float | None, wait_s: float | None) -> None:
+    """Queue a finished job's metrics on `pipe` (the runner sends them with its change notification)."""
+    pipe.hincrby(key(namespace, "jobs_finished_total"), f"{kind}{SEP}{status}", 1)
+    if duration_s is not None:
+        _observe(pipe, namespace, "job_duration_seconds", (kind,), duration_s, DURATION_BUCKETS)
+    if wait_s is not None:
+        _observe(pipe, namespace, "job_queue_wait_seconds", (kind,), wait_s, DURATION_BUCKETS)
 
 
 def record_external_call(client: redis.Redis, namespace: str, *, provider: str, status: int | None,

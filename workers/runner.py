@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import redis
 from sqlalchemy import Row, bindparam, func, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -15,9 +16,9 @@ from db.engine import SYSTEM, Scope, tenant, transaction
 from db.models import Job
 from db.models.jobs import jobs_table
 from shared.errors import JobError, TransientError
-from shared.jobs.notify import publish_change
+from shared.jobs.notify import channel, publish_change
 from shared.jobs.service import JobRef
-from shared.metrics import record_job_finished
+from shared.metrics import add_job_finished
 from shared.retry_policy import next_delay, should_retry
 from workers.context import FencedOut, JobContext
 from workers.resources import Resources
@@ -114,10 +115,16 @@ def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str |
     finally:
         if heartbeat is not None:
             heartbeat.discard(token)
-    publish_change(res.redis, res.namespace, job_id)
     wait = (job.started_at - job.created_at).total_seconds() if job.attempts == 1 and job.started_at else None
-    record_job_finished(res.redis, res.namespace, kind=job.kind, status=outcome,
-                        duration_s=time.monotonic() - started, wait_s=wait)
+    # One round trip: wake the long-polls and count the job. Best effort, like every notification.
+    pipe = res.redis.pipeline(transaction=False)
+    pipe.publish(channel(res.namespace, job_id), b"1")
+    add_job_finished(pipe, res.namespace, kind=job.kind, status=outcome, duration_s=time.monotonic() - started,
+                     wait_s=wait)
+    try:
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("job %s: change notification and metrics not sent: %s", job_id, exc)
 
 
 def _record_failure(ctx: JobContext, err: JobError) -> str:

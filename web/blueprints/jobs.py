@@ -15,7 +15,7 @@ from db.models.jobs import jobs_table
 from shared.errors import not_found
 from shared.jobs.notify import ChangeWaiter
 from shared.jobs.serialize import job_etag, job_to_dict
-from shared.jobs.service import JobRef, cancel_job, create_job, get_job_for_update, retry_job
+from shared.jobs.service import JobRef, cancel_job, get_job_for_update, insert_job_row, retry_job
 from web.auth import ADMIN_UP, L1_UP, principal, require
 from web.db import db, dispatch_after_commit, end_transaction, notify_after_commit
 from web.idempotency import replay_or_create
@@ -50,7 +50,7 @@ def job_response(body: dict[str, Any], etag: str, status: int = 200) -> Response
     return response
 
 
-def accepted(job: Job) -> tuple[Response, int]:
+def accepted(job: Job | Row[Any]) -> tuple[Response, int]:
     return jsonify({"job": job_to_dict(job)}), 202
 
 
@@ -70,8 +70,8 @@ def create() -> Any:
     p = principal()
     options = body.model_dump(exclude={"kind", "payload"})
 
-    def make(key: str | None, fingerprint: str | None) -> tuple[Job, bool]:
-        return create_job(
+    def make(key: str | None, fingerprint: str | None) -> tuple[Row[Any], bool]:
+        row = insert_job_row(
             db(),
             account_id=p.account_id,
             kind=body.kind,
@@ -80,6 +80,7 @@ def create() -> Any:
             idempotency_key=key,
             fingerprint=fingerprint,
         )
+        return row, True
 
     job, created = replay_or_create(make)
     if created:
