@@ -38,6 +38,12 @@ def db() -> Session:
     return session
 
 
+def request_scope() -> Scope:
+    """The scope the request acts in (set by authentication), for work outside its session (db.oneshot)."""
+    scope: Scope = db().info["scope"]
+    return scope
+
+
 def end_transaction() -> None:
     """Commit now and release the connection, e.g. before a long-poll waits; nothing more is written."""
     session: Session | None = g.pop("db", None)

@@ -9,14 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import Row, bindparam, func, or_, select, update
+from sqlalchemy import Row, func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from db.engine import SYSTEM, Scope, tenant, transaction
 from db.models import Job
-from db.models.jobs import jobs_table
 from shared.errors import JobError, TransientError
 from shared.jobs.notify import channel, publish_change
+from shared.jobs.oneshots import claim_job, complete_job
 from shared.jobs.service import JobRef
 from shared.metrics import add_job_finished
 from shared.retry_policy import next_delay, should_retry
@@ -28,30 +28,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[JobContext], dict[str, Any] | None]
 
 
-_jobs = jobs_table
-# Built once: the claim runs for every delivery.
-CLAIM = (
-    update(_jobs)
-    .where(
-        _jobs.c.id == bindparam("job_id"),
-        _jobs.c.status.in_(("queued", "retrying")),
-        or_(_jobs.c.next_attempt_at.is_(None), _jobs.c.next_attempt_at <= func.now()),
-    )
-    .values(
-        status="running",
-        attempts=_jobs.c.attempts + 1,
-        started_at=func.coalesce(_jobs.c.started_at, func.now()),
-        heartbeat_at=func.now(),
-        claim_token=bindparam("token"),
-    )
-    .returning(*_jobs.c)
-)
-
-
 def claim(res: Resources, scope: Scope, job_id: uuid.UUID, token: uuid.UUID) -> Row[Any] | None:
-    """One conditional UPDATE: a duplicate or early delivery claims nothing."""
-    with transaction(res.engine, scope) as db:
-        return db.execute(CLAIM, {"job_id": job_id, "token": token}).first()
+    """One conditional UPDATE, one round trip: a duplicate or early delivery claims nothing."""
+    return claim_job(res.engine, scope, job_id, token)
 
 
 def _reschedule_early(res: Resources, scope: Scope, job_id: uuid.UUID) -> None:
@@ -99,9 +78,10 @@ def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str |
     outcome = "succeeded"
     try:
         result = handler(ctx)
-        if not ctx.completed:
-            with ctx.tx() as db:
-                ctx.complete(db, result or {})
+        if not ctx.completed:  # the handler wrote nothing else: completion is one statement, one round trip
+            if not complete_job(res.engine, scope, job_id, token, result or {}):
+                raise FencedOut(str(job_id))
+            ctx.completed = True
     except FencedOut:
         log.warning("job %s: claim lost while running; leaving the row to its new owner", job_id)
         return

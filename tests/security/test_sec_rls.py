@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from db.base import TENANT_TABLES
 from db.engine import SYSTEM, transaction
+from db.oneshot import PREFIX_SYSTEM, PREFIX_TENANT
 from tests.conftest import OWNER_ROLE
 from tests.security.routes import call, discover
 from tests.security.world import NAME_KEYED, build_world, key_column, kind_of, populate_rest
@@ -159,6 +160,8 @@ SET_SYSTEM_SQL = "SELECT set_config('app.system_scope', 'on', true)"
 SET_TENANT_SQL = "SELECT set_config('app.account_id', %(account_id)s, true)"
 # The web request's one transaction: the token lookup in the system scope, then narrowed to the tenant.
 NARROW_SQL = "SELECT set_config('app.system_scope', '', true), set_config('app.account_id', %(account_id)s, true)"
+ONESHOT_TENANT = PREFIX_TENANT.replace(":_scope_account_id", "%(_scope_account_id)s")
+ONESHOT_SYSTEM = PREFIX_SYSTEM
 INJECTIONS = [
     "on",
     "'on'",
@@ -188,7 +191,15 @@ class ScopeSpy:
     def _before(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         low = statement.lower()
         scope = conn.info.get("spy_scope")
-        if statement.strip() == NARROW_SQL:
+        if statement.startswith(ONESHOT_TENANT):  # db/oneshot.py: scope + one statement, one implicit transaction
+            rest = statement[len(ONESHOT_TENANT):].lower()
+            if "set_config" in rest or "system_scope" in rest or "app.account_id" in rest or ";" in rest:
+                self.violations.append(f"one-shot statement touching the scope: {statement} {parameters}")
+            else:
+                self.tenants.add(str(parameters["_scope_account_id"]))
+        elif statement.startswith(ONESHOT_SYSTEM):  # every caller in these tests is a tenant user
+            self.violations.append(f"one-shot in the system scope: {statement} {parameters}")
+        elif statement.strip() == NARROW_SQL:
             if scope is None or not scope.system:
                 self.violations.append(f"narrowing outside the system scope {scope}: {parameters}")
             else:

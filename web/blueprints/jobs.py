@@ -7,18 +7,17 @@ from typing import Any, Literal
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import Field
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row
 
-from db.engine import transaction
 from db.models import Job
-from db.models.jobs import jobs_table
 from shared.errors import not_found
 from shared.jobs.notify import ChangeWaiter
+from shared.jobs.oneshots import insert_job, read_job
 from shared.jobs.serialize import job_etag, job_to_dict
 from shared.jobs.service import JobRef, cancel_job, get_job_for_update, insert_job_row, retry_job
 from web.auth import ADMIN_UP, L1_UP, principal, require
-from web.db import db, dispatch_after_commit, end_transaction, notify_after_commit
-from web.idempotency import replay_or_create
+from web.db import db, dispatch_after_commit, end_transaction, notify_after_commit, request_scope
+from web.idempotency import idempotency_key, replay_or_create
 from web.openapi import doc
 from web.state import state
 from web.validation import Strict, parse_body, parse_query
@@ -69,13 +68,19 @@ def create() -> Any:
     body = parse_body(JobCreate)
     p = principal()
     options = body.model_dump(exclude={"kind", "payload"})
+    payload = {"payload": body.payload, "_options": options}
+    if idempotency_key() is None:  # the common case: one statement, committed in one round trip
+        row = insert_job(state().engine, request_scope(), account_id=p.account_id, kind=body.kind, payload=payload,
+                         created_by=p.user_id)
+        dispatch_after_commit(JobRef.of(row))
+        return accepted(row)
 
     def make(key: str | None, fingerprint: str | None) -> tuple[Row[Any], bool]:
         row = insert_job_row(
             db(),
             account_id=p.account_id,
             kind=body.kind,
-            payload={"payload": body.payload, "_options": options},
+            payload=payload,
             created_by=p.user_id,
             idempotency_key=key,
             fingerprint=fingerprint,
@@ -98,13 +103,13 @@ def get(job_id: uuid.UUID) -> Any:
     # Subscribe before the first read, so a change committed in between is never missed.
     waiter = st.waiters.waiter(job_id) if wait else None
     try:
-        job = db().execute(_READ, {"job_id": job_id}).first()
+        scope = request_scope()
+        job = read_job(st.engine, scope, job_id)
         if job is None:
             raise not_found("job")
         body = job_to_dict(job)
         etag = job_etag(body)
         if waiter is not None and (if_none_match is None or if_none_match == etag) and job.status not in TERMINAL:
-            scope = db().info["scope"]
             end_transaction()  # hold a thread while waiting, never a database connection
             job = _wait_for_change(waiter, job_id, scope, if_none_match or etag, wait) or job
             body = job_to_dict(job)
@@ -119,22 +124,17 @@ def get(job_id: uuid.UUID) -> Any:
     return job_response(body, etag)
 
 
-# The poll path reads a Core row: loading an ORM entity cost more than the rest of the request's logic.
-_READ = select(jobs_table).where(jobs_table.c.id == bindparam("job_id"))
-
-
 def _wait_for_change(waiter: ChangeWaiter, job_id: uuid.UUID, scope: Any, baseline: str, wait_s: int) -> Row[Any] | None:
     """Wait for notifications until the job's visible state differs from `baseline` or time runs out.
 
-    Each re-read is its own short transaction, only after a notification (or at the deadline).
+    Each re-read is its own one-round-trip transaction, only after a notification (or at the deadline).
     """
     engine = state().engine
     deadline = time.monotonic() + wait_s
     latest: Row[Any] | None = None
     while True:
         notified = waiter.wait(deadline)
-        with transaction(engine, scope) as session:
-            latest = session.execute(_READ, {"job_id": job_id}).first()
+        latest = read_job(engine, scope, job_id)
         if latest is None or not notified or job_etag(job_to_dict(latest)) != baseline:
             return latest
 
