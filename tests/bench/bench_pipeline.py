@@ -29,8 +29,9 @@ import argparse
 import os
 from typing import Any
 
-from tests.bench import procstat
+from tests.bench import aioclient, procstat
 from tests.bench.harness import emit, table
+from tests.bench.pipeline_floor import bound, db_floor, http_floor
 from tests.bench.pipeline_load import RssSampler, bulk_until, machine_extra, open_loop  # noqa: F401
 from tests.bench.pipeline_phases import (  # noqa: F401
     RSS_BOUND_MB,
@@ -41,6 +42,7 @@ from tests.bench.pipeline_phases import (  # noqa: F401
     notify_delay,
     pollers,
     raw_baseline,
+    raw_send_and_process,
 )
 from tests.bench.realstack import real_stack
 
@@ -56,6 +58,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     raw_in = raw_baseline(args.raw_messages, P, T, in_process=True)
     print(f"[pipeline] raw baseline: the same under `python -m dramatiq` -p {P} -t {T}", flush=True)
     raw_proc = raw_baseline(args.raw_messages, P, T, in_process=False)
+    print(f"[pipeline] raw baseline: sending and processing at once ({args.raw_senders} sender thread(s), "
+          f"dramatiq CLI -p {P} -t {T})", flush=True)
+    raw_sp = raw_send_and_process(args.raw_messages, P, T, senders=args.raw_senders)
     raw_work: dict[str, Any] | None = None
     if args.work_jobs:
         print(f"[pipeline] raw baseline with work: {args.work_jobs} messages sleeping {args.work_ms} ms", flush=True)
@@ -70,14 +75,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sampler.sample("boot")
         sampler.start()
         print(f"[pipeline] stack up at {st.base_url}; warm-up {args.warmup} jobs", flush=True)
-        closed_loop(api, args.warmup, args.clients, start=0)
+        aioclient.closed_loop(st.base_url, t.tokens["admin"], args.warmup, args.clients, start=0)
         sampler.sample("after warm-up")
 
         print(f"[pipeline] end to end: {args.jobs} jobs, {args.clients} clients", flush=True)
         meter = procstat.CpuMeter(st.cpu_groups()).start()
-        e2e = closed_loop(api, args.jobs, args.clients, start=args.warmup)
+        e2e = aioclient.closed_loop(st.base_url, t.tokens["admin"], args.jobs, args.clients, start=args.warmup)
         e2e["cpu"] = meter.stop(e2e["wall_s"])
         ids = e2e.pop("ids")
+
+        print(f"[pipeline] floor: {args.floor_jobs} jobs through a constant Flask app, and through raw psycopg2",
+              flush=True)
+        floor_http = http_floor(st, args.floor_jobs, args.clients)
+        floor_db = db_floor(st, t.account_id, t.user_ids["admin"], args.floor_jobs, threads=args.floor_db_threads)
 
         e2e_work: dict[str, Any] | None = None
         if args.work_jobs:
@@ -123,21 +133,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # ---- tables
     e2e_rate = e2e["jobs_per_s"]
+    raw_rate = raw_sp["messages_per_s"]
+    limit = bound(floor_http, floor_db, raw_sp, e2e["cpu"])
     rows: list[tuple[str, ...]] = [
         ("measure", "n", "rate /s", "p50 ms", "p95 ms", "p99 ms", "ratio"),
-        (f"raw Dramatiq, in-process Worker ({P * T} threads)", str(raw_in["messages"]),
-         _f(raw_in["messages_per_s"]), "", "", "", "1.00"),
-        (f"raw Dramatiq, dramatiq CLI -p {P} -t {T}", str(raw_proc["messages"]), _f(raw_proc["messages_per_s"]),
-         "", "", "", _f(raw_proc["messages_per_s"] / raw_in["messages_per_s"], 2)),
-        ("  raw send (1 producer thread)", str(raw_in["messages"]), _f(raw_in["send_per_s"]), "", "", "", ""),
-        (f"end to end, {args.clients} HTTP clients (submit+long-poll)", str(e2e["jobs"]), _f(e2e_rate),
+        (f"raw Dramatiq, sending and processing at once (CLI -p {P} -t {T}, {args.raw_senders} sender)",
+         str(raw_sp["messages"]), _f(raw_rate), "", "", "", "1.00"),
+        (f"  processing only, in-process Worker ({P * T} threads; sent beforehand)", str(raw_in["messages"]),
+         _f(raw_in["messages_per_s"]), "", "", "", ""),
+        (f"  processing only, dramatiq CLI -p {P} -t {T} (sent beforehand)", str(raw_proc["messages"]),
+         _f(raw_proc["messages_per_s"]), "", "", "", ""),
+        ("  sending only (1 producer thread)", str(raw_in["messages"]), _f(raw_in["send_per_s"]), "", "", "", ""),
+        (f"end to end, {args.clients} HTTP clients (submit + long-poll)", str(e2e["jobs"]), _f(e2e_rate),
          _f(e2e["latency"]["p50_ms"]), _f(e2e["latency"]["p95_ms"]), _f(e2e["latency"]["p99_ms"]),
-         _f(e2e_rate / raw_in["messages_per_s"], 3)),
-        ("  ratio to raw under the dramatiq CLI (same topology)", "", "", "", "", "",
-         _f(e2e_rate / raw_proc["messages_per_s"], 3)),
+         _f(e2e_rate / raw_rate, 3)),
+        ("  ratio to processing only: in-process Worker / dramatiq CLI", "", "", "", "", "",
+         f"{e2e_rate / raw_in['messages_per_s']:.3f} / {e2e_rate / raw_proc['messages_per_s']:.3f}"),
         (f"  HTTP requests per job: 1 POST + {e2e['gets_per_job']:.2f} GET (long-polls)", "", "", "", "", "", ""),
+        ("floor: constant Flask app under the same gunicorn, same client (POST + GET)", str(floor_http["jobs"]),
+         _f(floor_http["jobs_per_s"]), "", "", "", _f(floor_http["jobs_per_s"] / raw_rate, 3)),
+        (f"floor: 4 transactions per job, raw psycopg2, {args.floor_db_threads} threads", str(floor_db["jobs"]),
+         _f(floor_db["jobs_per_s"]), "", "", "", _f(floor_db["jobs_per_s"] / raw_rate, 3)),
+        (f"floor: all three parts' CPU ({limit['floor_cpu_ms_per_job']:.2f} ms/job) on the "
+         f"{limit['usable_cores']:.2f} cores end to end had", "", _f(limit["max_jobs_per_s"]), "", "", "",
+         _f(limit["max_jobs_per_s"] / raw_rate, 3)),
         (f"open loop: POST only, {args.clients} clients (RSS phase)", str(bulk["jobs"]), _f(bulk["jobs_per_s"]),
-         "", "", "", _f(bulk["jobs_per_s"] / raw_in["messages_per_s"], 3)),
+         "", "", "", _f(bulk["jobs_per_s"] / raw_rate, 3)),
     ]
     if raw_work is not None and e2e_work is not None:
         rows.append((f"raw Dramatiq, actor sleeping {args.work_ms} ms ({P * T} threads)", str(raw_work["messages"]),
@@ -168,6 +189,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"CPU per end-to-end job ({e2e['jobs']} jobs in {e2e['wall_s']:.1f} s):")
     print(table(procstat.cpu_table_rows(e2e["cpu"], per=e2e["jobs"])))
     print()
+    print("Floor of the shape, CPU per job by part (each measured alone in this run):")
+    frows: list[tuple[str, ...]] = [("part", "CPU ms/job")]
+    frows += [(k, f"{v:.2f}") for k, v in limit["parts_cpu_ms_per_job"].items()]
+    frows.append(("sum: the least CPU a job can cost in this shape", f"{limit['floor_cpu_ms_per_job']:.2f}"))
+    e2e_ms = sum(v for k, v in e2e["cpu"].items() if k not in procstat.NOT_GROUPS) * 1000 / e2e["jobs"]
+    frows.append(("the pipeline, end to end (all its processes and the client)", f"{e2e_ms:.2f}"))
+    print(table(frows))
+    print(f"bound: {limit['usable_cores']:.2f} usable cores x 1000 / {limit['floor_cpu_ms_per_job']:.2f} ms = "
+          f"{limit['max_jobs_per_s']:.0f} jobs/s = {limit['max_jobs_per_s'] / raw_rate:.3f} of raw Dramatiq "
+          f"({limit['max_jobs_per_s_all_cores']:.0f} jobs/s = "
+          f"{limit['max_jobs_per_s_all_cores'] / raw_rate:.3f} with both cores free)")
+    print()
+    print("CPU per raw message (send and process, CLI): " + ", ".join(
+        f"{k} {v:.3f} ms" for k, v in raw_sp["cpu_ms_per_message"].items()))
     print("CPU per raw message (in-process Worker): " + ", ".join(
         f"{k} {v:.3f} ms" for k, v in raw_in["cpu_ms_per_message"].items()))
     print("CPU per raw message (dramatiq CLI):      " + ", ".join(
@@ -184,19 +219,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"job statuses at the end: {statuses}; e2e errors: {e2e['errors']}; GETs retried on a closed "
           f"keep-alive connection: {api.retries}")
     others = e2e["cpu"]["machine_cores_busy"] - sum(v for k, v in e2e["cpu"].items()
-                                                    if k not in ("wall_s", "machine_cores_busy")) / e2e["cpu"]["wall_s"]
+                                                    if k not in procstat.NOT_GROUPS) / e2e["cpu"]["wall_s"]
     print(f"load average at start {extra['load_avg_at_start']}; during end to end, processes outside this benchmark "
           f"used {others:.2f} of {os.cpu_count()} cores")
 
     result = {
         "machine_extra": extra,
         "config": {k: v for k, v in vars(args).items()},
-        "raw_in_process": raw_in, "raw_cli": raw_proc, "end_to_end": e2e,
+        "raw_send_and_process": raw_sp, "raw_in_process": raw_in, "raw_cli": raw_proc, "end_to_end": e2e,
+        "floor_http": floor_http, "floor_db": floor_db, "floor_bound": limit,
         "raw_with_work": raw_work, "end_to_end_with_work": e2e_work,
         "ratio_with_work": (e2e_work["jobs_per_s"] / raw_work["messages_per_s"]) if raw_work and e2e_work else None,
-        "ratio_e2e_to_raw": e2e_rate / raw_in["messages_per_s"],
+        "ratio_e2e_to_raw": e2e_rate / raw_rate,
+        "ratio_e2e_to_raw_processing_only": e2e_rate / raw_in["messages_per_s"],
+        "max_ratio_of_the_shape": limit["max_jobs_per_s"] / raw_rate,
         "ratio_e2e_to_raw_cli": e2e_rate / raw_proc["messages_per_s"],
-        "open_loop": bulk, "ratio_open_loop_to_raw": bulk["jobs_per_s"] / raw_in["messages_per_s"],
+        "open_loop": bulk, "ratio_open_loop_to_raw": bulk["jobs_per_s"] / raw_rate,
         "notify_delay": notify, "polling": polls,
         "rss": {"bound_mb": RSS_BOUND_MB, "growth_1k_to_final_mb": growth, "web_growth_1k_to_final_mb": web_growth,
                 "within_bound": within, "milestones": {n: s for n, s in milestones if s is not None}},
@@ -216,6 +254,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--web-workers", type=int, default=2)
     ap.add_argument("--web-threads", type=int, default=16)
     ap.add_argument("--raw-messages", type=int, default=5000)
+    ap.add_argument("--raw-senders", type=int, default=1, help="producer threads of the send-and-process baseline")
+    ap.add_argument("--floor-jobs", type=int, default=3000, help="jobs through each floor measurement")
+    ap.add_argument("--floor-db-threads", type=int, default=8)
     ap.add_argument("--pollers", type=int, default=200)
     ap.add_argument("--poll-seconds", type=float, default=10.0)
     ap.add_argument("--notify-jobs", type=int, default=100)

@@ -98,9 +98,69 @@ def raw_baseline(n: int, processes: int, threads: int, *, in_process: bool, slee
                 "send_s": send_s, "send_per_s": n / send_s, "window_messages": processed, "window_s": window,
                 "total_s": total, "messages_per_s": processed / window if window else 0.0, "cpu": cpu,
                 "cpu_ms_per_message": {k: v * 1000 / max(1, processed) for k, v in cpu.items()
-                                       if k not in ("wall_s", "machine_cores_busy")}}
+                                       if k not in procstat.NOT_GROUPS}}
     finally:
         if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        broker.close()
+        keys = list(client.scan_iter(f"{ns}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def raw_send_and_process(n: int, processes: int, threads: int, senders: int = 1) -> dict[str, Any]:
+    """Dramatiq alone, sending and processing N no-op messages at once: `python -m dramatiq` with the pipeline's
+    P x T already consuming, S producer threads sending. Rate = N / (first send -> last ack): the same
+    wall-clock definition as the end-to-end figure (submitted, processed, done)."""
+    ns = f"fpraw-{uuid.uuid4().hex[:6]}"
+    broker = make_broker(REDIS_URL, ns)
+    actor = declare_noop(broker)
+    client = redis.Redis.from_url(REDIS_URL)
+    key = f"{ns}:{QUEUE}.msgs"
+    redis_port = int(redis.connection.parse_url(REDIS_URL).get("port", 6379))
+    env = {**os.environ, "FPBENCH_RAW_REDIS_URL": REDIS_URL, "FPBENCH_RAW_NAMESPACE": ns}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dramatiq", "tests.bench.raw_actor", "--processes", str(processes),
+         "--threads", str(threads), "--queues", QUEUE], cwd=ROOT, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for i in range(200):  # warm-up: the consumers are up once these are acked
+            actor.send(-1 - i)
+        _drain(client, key, 200, timeout=120)
+        groups: dict[str, Any] = {"bench senders (this process)": lambda: [os.getpid()],
+                                  "dramatiq (workers)": lambda: procstat.tree(proc.pid),
+                                  "redis-server": lambda: procstat.redis_servers(redis_port)}
+        meter = procstat.CpuMeter(groups).start()
+        per = -(-n // senders)
+        t0 = time.perf_counter()
+
+        def send(k: int) -> None:
+            for i in range(k * per, min(n, (k + 1) * per)):
+                actor.send(i)
+
+        ts = [threading.Thread(target=send, args=(k,)) for k in range(senders)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        send_s = time.perf_counter() - t0
+        while int(client.hlen(key)) > 0:
+            if time.perf_counter() - t0 > 600:
+                raise TimeoutError("raw send+process: messages still queued after 600 s")
+            time.sleep(0.002)
+        wall = time.perf_counter() - t0
+        cpu = meter.stop(wall)
+        return {"messages": n, "senders": senders, "processes": processes, "threads": threads, "send_s": send_s,
+                "wall_s": wall, "messages_per_s": n / wall, "cpu": cpu,
+                "cpu_ms_per_message": {k: v * 1000 / n for k, v in cpu.items()
+                                       if k not in procstat.NOT_GROUPS}}
+    finally:
+        if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=20)

@@ -98,6 +98,20 @@ def postgres_backends(dbname: str) -> list[int]:
     return out
 
 
+_PG_BACKGROUND = ("walwriter", "checkpointer", "background writer", "autovacuum", "logical replication",
+                  "stats", "archiver", "walsender", "startup")
+
+
+def postgres_background() -> list[int]:
+    """The server's own processes (postmaster, WAL writer, checkpointer, ...): commits cost CPU there too."""
+    out = []
+    for pid in all_pids():
+        c = cmdline(pid)
+        if "/postgresql/" in c.split(" ", 1)[0] or (c.startswith("postgres:") and any(b in c for b in _PG_BACKGROUND)):
+            out.append(pid)
+    return out
+
+
 def redis_servers(port: int) -> list[int]:
     out = []
     for pid in all_pids():
@@ -107,13 +121,17 @@ def redis_servers(port: int) -> list[int]:
     return out
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy jiffies, total jiffies) over all CPUs since boot, from /proc/stat."""
+def machine_busy() -> tuple[float, float, float]:
+    """(busy jiffies, total jiffies, stolen jiffies) over all CPUs since boot, from /proc/stat.
+
+    Busy includes steal: time the hypervisor gave our virtual CPUs to someone else.
+    """
     parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     vals = [int(x) for x in parts]
     idle = vals[3] + (vals[4] if len(vals) > 4 else 0)  # idle + iowait
     total = sum(vals[:8])
-    return float(total - idle), float(total)
+    steal = vals[7] if len(vals) > 7 else 0
+    return float(total - idle), float(total), float(steal)
 
 
 class CpuMeter:
@@ -126,7 +144,7 @@ class CpuMeter:
     def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
         self.groups = groups
         self._start: dict[str, dict[int, float]] = {}
-        self._busy0 = (0.0, 0.0)
+        self._busy0 = (0.0, 0.0, 0.0)
         self.result: dict[str, float] = {}
 
     def _snap(self) -> dict[str, dict[int, float]]:
@@ -147,9 +165,13 @@ class CpuMeter:
         ncpu = os.cpu_count() or 1
         db, dt = busy1[0] - self._busy0[0], busy1[1] - self._busy0[1]
         res["machine_cores_busy"] = ncpu * db / dt if dt else 0.0
+        res["machine_cores_stolen"] = ncpu * (busy1[2] - self._busy0[2]) / dt if dt else 0.0
         res["wall_s"] = wall_s
         self.result = res
         return res
+
+
+NOT_GROUPS = ("wall_s", "machine_cores_busy", "machine_cores_stolen")
 
 
 def cpu_table_rows(res: dict[str, float], per: float | None = None, per_label: str = "job") -> list[tuple[str, ...]]:
@@ -157,11 +179,13 @@ def cpu_table_rows(res: dict[str, float], per: float | None = None, per_label: s
     wall = res["wall_s"]
     rows: list[tuple[str, ...]] = [("component", "CPU s", "cores", f"CPU ms/{per_label}" if per else "")]
     for name, cpu in res.items():
-        if name in ("wall_s", "machine_cores_busy"):
+        if name in NOT_GROUPS:
             continue
         rows.append((name, f"{cpu:.2f}", f"{cpu / wall:.2f}", f"{cpu * 1000 / per:.2f}" if per else ""))
-    total = sum(v for k, v in res.items() if k not in ("wall_s", "machine_cores_busy"))
+    total = sum(v for k, v in res.items() if k not in NOT_GROUPS)
     rows.append(("sum of the above", f"{total:.2f}", f"{total / wall:.2f}", f"{total * 1000 / per:.2f}" if per else ""))
-    rows.append(("other processes on the machine", "", f"{max(0.0, res['machine_cores_busy'] - total / wall):.2f}", ""))
+    stolen = res.get("machine_cores_stolen", 0.0)
+    rows.append(("other processes on the machine", "", f"{max(0.0, res['machine_cores_busy'] - stolen - total / wall):.2f}", ""))
+    rows.append(("stolen by the hypervisor (steal)", "", f"{stolen:.2f}", ""))
     rows.append(("machine (all processes)", "", f"{res['machine_cores_busy']:.2f} of {os.cpu_count()}", ""))
     return rows
