@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, Engine, Row, TextClause, text
 from sqlalchemy.sql.elements import BindParameter
@@ -24,7 +23,6 @@ from db.engine import Scope
 
 PREFIX_TENANT = "SELECT set_config('app.account_id', :_scope_account_id, true); "
 PREFIX_SYSTEM = "SELECT set_config('app.system_scope', 'on', true); "
-_AUTOCOMMIT: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -45,18 +43,21 @@ class OneShot:
         return cls(build(PREFIX_TENANT), build(PREFIX_SYSTEM))
 
 
-def _autocommit(engine: Engine) -> Engine:
-    ac = _AUTOCOMMIT.get(engine)
-    if ac is None:
-        ac = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return ac
-
-
 def run(engine: Engine, scope: Scope, stmt: OneShot, params: dict[str, Any]) -> Sequence[Row[Any]]:
     """Execute `stmt` in `scope` as its own transaction; the rows of its last statement."""
     if scope.system:
         clause, bound = stmt.system, params
     else:
         clause, bound = stmt.tenant, {**params, "_scope_account_id": str(scope.account_id)}
-    with _autocommit(engine).connect() as conn:
-        return conn.execute(clause, bound).all()
+    with engine.connect() as conn:
+        # psycopg2's autocommit flag is client-side: flipping it costs no round trip. (SQLAlchemy's
+        # isolation_level="AUTOCOMMIT" option would send `SET default_transaction_isolation` twice per use.)
+        raw: Any = conn.connection.dbapi_connection
+        raw.autocommit = True
+        try:
+            return conn.execute(clause, bound).all()
+        finally:
+            try:
+                raw.autocommit = False
+            except Exception:  # noqa: BLE001 - the connection broke; the pool discards it, keep the first error
+                pass

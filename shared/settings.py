@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     flowpilot_backoff_base_s: float = 2.0
     flowpilot_backoff_max_s: float = 300.0
     flowpilot_log_level: str = "INFO"
+    # Connections each web or worker process keeps open. At least its threads (Procfile: 16 web, 8 worker),
+    # or connections beyond it are closed on return and reopened: a new Postgres backend each time.
+    flowpilot_db_pool_size: int = 16
     # How long a web process may reuse a verified API token without asking Postgres again. Revocations
     # reach every process at once over pub/sub; this bounds staleness only if that message is lost.
     # 0 disables the cache (every request looks the token up).

@@ -45,7 +45,7 @@ def build_state(settings: Settings) -> AppState:
     listener = Listener(client)
     return AppState(
         settings=settings,
-        engine=make_engine(settings.database_url),
+        engine=make_engine(settings.database_url, pool_size=settings.flowpilot_db_pool_size, max_overflow=8),
         redis=client,
         dispatcher=Dispatcher.from_url(settings.redis_url, namespace),
         cipher=CredentialCipher(settings.secret_keys) if settings.secret_keys else None,

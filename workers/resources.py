@@ -36,7 +36,7 @@ class Resources:
     def create(cls, settings: Settings) -> Resources:
         res = cls(
             settings=settings,
-            engine=make_engine(settings.database_url, pool_size=8, max_overflow=8),
+            engine=make_engine(settings.database_url, pool_size=settings.flowpilot_db_pool_size, max_overflow=8),
             redis=redis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30),
             dispatcher=Dispatcher.from_url(settings.redis_url, settings.flowpilot_redis_namespace),
             http=requests.Session(),

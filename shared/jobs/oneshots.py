@@ -1,7 +1,7 @@
 """The job hot path's single-statement transactions, each one round trip (see db/oneshot.py).
 
-Column lists are spelled out in the table's order so the typed result rows match `jobs_table.c` positionally
-(UUIDs come back as uuid.UUID, JSONB as dicts) and serialize like an entity.
+Column lists are spelled out in the order of the columns given to `.columns()`, so the typed result rows match
+positionally (UUIDs come back as uuid.UUID, JSONB as dicts) and serialize like an entity.
 """
 from __future__ import annotations
 
@@ -18,16 +18,22 @@ from shared.jobs.kinds import spec_for
 
 _c = jobs_table.c
 _COLUMNS = ", ".join(c.name for c in _c)
+# What a poller sees (shared/jobs/serialize.py) and what dispatch needs: not the payload or the steps,
+# whose JSON would be parsed for nothing on every poll.
+_PUBLIC = [_c.id, _c.account_id, _c.kind, _c.queue, _c.status, _c.attempts, _c.max_attempts, _c.progress,
+           _c.result, _c.error, _c.session_id, _c.batch_id, _c.created_at, _c.started_at, _c.finished_at,
+           _c.next_attempt_at]
+_PUBLIC_COLUMNS = ", ".join(c.name for c in _PUBLIC)
 _ID = bindparam("job_id", type_=UUID(as_uuid=True))
 
-READ = OneShot.of(f"SELECT {_COLUMNS} FROM jobs WHERE id = :job_id", _ID, columns=list(_c))
+READ = OneShot.of(f"SELECT {_PUBLIC_COLUMNS} FROM jobs WHERE id = :job_id", _ID, columns=_PUBLIC)
 
 INSERT = OneShot.of(
     "INSERT INTO jobs (id, account_id, kind, queue, status, attempts, max_attempts, payload, steps, created_by, "
     "dispatched_at) VALUES (:job_id, :account_id, :kind, :queue, 'queued', 0, :max_attempts, :payload, "
-    f"'{{}}'::jsonb, :created_by, now()) RETURNING {_COLUMNS}",
+    f"'{{}}'::jsonb, :created_by, now()) RETURNING {_PUBLIC_COLUMNS}",
     _ID, bindparam("account_id", type_=UUID(as_uuid=True)), bindparam("created_by", type_=UUID(as_uuid=True)),
-    bindparam("payload", type_=JSONB), columns=list(_c),
+    bindparam("payload", type_=JSONB), columns=_PUBLIC,
 )
 
 CLAIM = OneShot.of(

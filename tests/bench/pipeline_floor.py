@@ -1,8 +1,9 @@
 """The floor of the pipeline's shape on this machine, measured in the same run as the pipeline.
 
 A job through the fixed shape needs at least: two HTTP requests through gunicorn + Flask (submit, poll), four
-Postgres transactions (insert, claim, complete, read; each with the pool's ping and the tenant's set_config,
-as the app sends them), and one Dramatiq message sent and processed. Each part is measured here with nothing
+Postgres transactions (insert, claim, complete, read; each one round trip carrying the tenant's set_config and
+the statement, the least a transaction under row-level security can cost), and one Dramatiq message sent and
+processed. Each part is measured here with nothing
 else in it: a Flask app that answers from constants (floor_app.py), raw psycopg2 with the app's SQL on the real
 jobs table under row-level security, and raw Dramatiq (the send-and-process baseline). Their CPU per job adds
 up to the least CPU any implementation of this shape can spend; with the cores the run had, that bounds
@@ -71,47 +72,52 @@ def _up(base: str) -> bool:
 
 
 def db_floor(st: RealStack, account_id: uuid.UUID, user_id: uuid.UUID, n: int, threads: int) -> dict[str, Any]:
-    """Raw psycopg2 (no SQLAlchemy, no app code), the app role under RLS: the four transactions of one job."""
+    """Raw psycopg2 (no SQLAlchemy, no app code), the app role under RLS: the four transactions of one job,
+    each in its least form: one round trip, no pool ping."""
     dsn = st.settings.database_url.replace("postgresql+psycopg2://", "postgresql://")
     payload = json.dumps({"payload": {"i": 0}, "_options": {}})
     acct = str(account_id)
 
     def tx(cur: Any, conn: Any, sql: str, args: tuple[Any, ...]) -> Any:
-        cur.execute("SELECT 1")  # the pool's pre-ping
-        cur.execute(SCOPE, (acct,))
-        cur.execute(sql, args)
-        rows = cur.fetchall()
-        conn.commit()
-        return rows
+        """One round trip: scope + statement as one implicit transaction (autocommit), as db/oneshot.py does."""
+        cur.execute(SCOPE + "; " + sql, (acct, *args))
+        return cur.fetchall()
 
-    def work(count: int) -> None:
-        conn = psycopg2.connect(dsn)
+    def work(conn: Any, count: int) -> None:
         cur = conn.cursor()
-        try:
-            for _ in range(count):
-                job_id, token = str(uuid.uuid4()), str(uuid.uuid4())
-                tx(cur, conn, INSERT, (job_id, acct, payload, str(user_id)))
-                assert tx(cur, conn, CLAIM, (token, job_id)), "claim matched no row"
-                assert tx(cur, conn, COMPLETE, (json.dumps({"echo": {}}), job_id, token)), "complete matched no row"
-                tx(cur, conn, READ, (job_id,))
-        finally:
-            conn.close()
+        for _ in range(count):
+            job_id, token = str(uuid.uuid4()), str(uuid.uuid4())
+            tx(cur, conn, INSERT, (job_id, acct, payload, str(user_id)))
+            assert tx(cur, conn, CLAIM, (token, job_id)), "claim matched no row"
+            assert tx(cur, conn, COMPLETE, (json.dumps({"echo": {}}), job_id, token)), "complete matched no row"
+            tx(cur, conn, READ, (job_id,))
 
-    work(50)  # warm-up (connection, plans)
-    me = os.getpid()
-    meter = procstat.CpuMeter({"bench client (this process)": lambda: [me],
-                               "postgres backends (bench db)": lambda: procstat.postgres_backends(st.db_name),
-                               "postgres server processes": procstat.postgres_background}).start()
-    per = -(-n // threads)
-    t0 = time.perf_counter()
-    ts = [threading.Thread(target=work, args=(per,)) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    wall = time.perf_counter() - t0
+    # Connections open before the meter starts and close after it stops: a backend that exits in between
+    # would take its CPU with it.
+    conns = [psycopg2.connect(dsn) for _ in range(threads)]
+    for conn in conns:
+        conn.autocommit = True
+    try:
+        for conn in conns:
+            work(conn, 10)  # warm-up (plans, caches)
+        me = os.getpid()
+        meter = procstat.CpuMeter({"bench client (this process)": lambda: [me],
+                                   "postgres backends (bench db)": lambda: procstat.postgres_backends(st.db_name),
+                                   "postgres server processes": procstat.postgres_background}).start()
+        per = -(-n // threads)
+        t0 = time.perf_counter()
+        ts = [threading.Thread(target=work, args=(conn, per)) for conn in conns]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        wall = time.perf_counter() - t0
+        cpu = meter.stop(wall)
+    finally:
+        for conn in conns:
+            conn.close()
     return {"jobs": per * threads, "threads": threads, "wall_s": wall, "jobs_per_s": per * threads / wall,
-            "cpu": meter.stop(wall)}
+            "cpu": cpu}
 
 
 def cpu_ms_per(res: dict[str, Any], n: int) -> float:
