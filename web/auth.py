@@ -8,12 +8,12 @@ from typing import Any, TypeVar
 from flask import g, request
 from sqlalchemy import bindparam, select
 
-from db.engine import SYSTEM, narrow_to_tenant, tenant
+from db.engine import SYSTEM, tenant
 from db.models import ApiToken, User
 from shared.errors import ApiError
 from shared.security.tokens import hash_token, looks_like_token
 from web.auth_cache import Principal
-from web.db import begin_request
+from web.db import begin_request, db, narrow_request_to_tenant
 from web.state import state
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,13 +51,13 @@ def authenticate() -> Principal:
         return principal
     # One transaction per request: the lookup runs in the system scope, then it narrows to the tenant.
     generation = cache.generation()
-    db = begin_request(SYSTEM)
-    row = db.execute(_LOOKUP, {"token_hash": token_hash}).first()
+    begin_request(SYSTEM)
+    row = db().execute(_LOOKUP, {"token_hash": token_hash}).first()
     if row is None:
         raise _unauthorized("invalid or revoked token")
     principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator))
     if not principal.is_operator:
-        narrow_to_tenant(db, row.account_id)
+        narrow_request_to_tenant(row.account_id)
     cache.put(token_hash, principal, generation)
     g.principal = principal
     return principal

@@ -7,11 +7,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from flask import Flask, Response, g
 from sqlalchemy.orm import Session
 
-from db.engine import Scope, open_session
+from db.engine import Scope, narrow_to_tenant, open_session, tenant
 from shared.jobs.notify import publish_change
 from shared.jobs.service import JobRef
 from web.problems import problem
@@ -20,33 +21,58 @@ from web.state import state
 log = logging.getLogger(__name__)
 
 
-def begin_request(scope: Scope) -> Session:
-    """Open the request's one transaction (authentication does this first, in the system scope)."""
-    session = open_session(state().engine, scope)
-    session.begin()
-    g.db = session
-    g.dispatch = []
-    g.notify = []
-    g.after_commit = []
-    return session
+@dataclass
+class RequestUnit:
+    """The request's unit of work. Its session opens on first use: a request served by one-shot statements
+    (db/oneshot.py) never checks out a connection for it."""
+
+    scope: Scope
+    session: Session | None = None
+    ended: bool = False
+    dispatch: list[JobRef] = field(default_factory=list)
+    notify: list[uuid.UUID] = field(default_factory=list)
+    after_commit: list[Callable[[], object]] = field(default_factory=list)
+
+
+def begin_request(scope: Scope) -> None:
+    """Start the request's unit of work in `scope` (authentication does this first)."""
+    g.unit = RequestUnit(scope)
+
+
+def _unit() -> RequestUnit:
+    unit: RequestUnit | None = g.get("unit")
+    if unit is None:
+        raise RuntimeError("no request unit of work (db() outside an authenticated request?)")
+    return unit
 
 
 def db() -> Session:
-    session: Session | None = g.get("db")
-    if session is None:  # only reachable for an authenticated request whose transaction was ended
+    unit = _unit()
+    if unit.ended:  # only reachable for an authenticated request whose transaction was ended
         raise RuntimeError("the request transaction is not open (db() after end_transaction()?)")
-    return session
+    if unit.session is None:
+        unit.session = open_session(state().engine, unit.scope)
+        unit.session.begin()
+    return unit.session
 
 
 def request_scope() -> Scope:
     """The scope the request acts in (set by authentication), for work outside its session (db.oneshot)."""
-    scope: Scope = db().info["scope"]
-    return scope
+    return _unit().scope
+
+
+def narrow_request_to_tenant(account_id: uuid.UUID) -> None:
+    """After the token lookup in the system scope: the rest of the request acts for this tenant."""
+    unit = _unit()
+    narrow_to_tenant(db(), account_id)
+    unit.scope = tenant(account_id)
 
 
 def end_transaction() -> None:
     """Commit now and release the connection, e.g. before a long-poll waits; nothing more is written."""
-    session: Session | None = g.pop("db", None)
+    unit = _unit()
+    unit.ended = True
+    session, unit.session = unit.session, None
     if session is not None:
         try:
             session.commit()
@@ -56,40 +82,41 @@ def end_transaction() -> None:
 
 def dispatch_after_commit(*refs: JobRef) -> None:
     """Enqueue these jobs once the request's transaction has committed (never before)."""
-    g.dispatch.extend(refs)
+    _unit().dispatch.extend(refs)
 
 
 def after_commit(fn: Callable[[], object]) -> None:
     """Run `fn` once the request's transaction has committed (skipped on rollback)."""
-    g.after_commit.append(fn)
+    _unit().after_commit.append(fn)
 
 
 def notify_after_commit(*job_ids: uuid.UUID) -> None:
     """Wake long-polls of these jobs once the change is visible."""
-    g.notify.extend(job_ids)
+    _unit().notify.extend(job_ids)
 
 
 def init_app(app: Flask) -> None:
     @app.after_request
     def _finish(response: Response) -> Response:
-        session: Session | None = g.pop("db", None)
-        if session is None:
+        unit: RequestUnit | None = g.pop("unit", None)
+        if unit is None:
             return response
-        refs: list[JobRef] = g.pop("dispatch", [])
-        notify: list[uuid.UUID] = g.pop("notify", [])
-        calls: list[Callable[[], object]] = g.pop("after_commit", [])
-        try:
-            if response.status_code < 400:
-                session.commit()
-            else:
+        refs, notify, calls = unit.dispatch, unit.notify, unit.after_commit
+        session = unit.session
+        if response.status_code >= 400:
+            refs, notify, calls = [], [], []
+        if session is not None:
+            try:
+                if response.status_code < 400:
+                    session.commit()
+                else:
+                    session.rollback()
+            except Exception:
+                log.exception("commit failed")
                 session.rollback()
-                refs, notify, calls = [], [], []
-        except Exception:
-            log.exception("commit failed")
-            session.rollback()
-            return problem(500, "internal_error", "could not save the change; nothing was written")
-        finally:
-            session.close()
+                return problem(500, "internal_error", "could not save the change; nothing was written")
+            finally:
+                session.close()
         if refs:
             state().dispatcher.deliver(state().engine, refs)
         for job_id in notify:
@@ -100,7 +127,7 @@ def init_app(app: Flask) -> None:
 
     @app.teardown_request
     def _close(exc: BaseException | None) -> None:
-        session: Session | None = g.pop("db", None)
-        if session is not None:
-            session.rollback()
-            session.close()
+        unit: RequestUnit | None = g.pop("unit", None)
+        if unit is not None and unit.session is not None:
+            unit.session.rollback()
+            unit.session.close()
