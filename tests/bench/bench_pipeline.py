@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     raw_proc = raw_baseline(args.raw_messages, P, T, in_process=False)
     print(f"[pipeline] raw baseline: sending and processing at once ({args.raw_senders} sender thread(s), "
           f"dramatiq CLI -p {P} -t {T})", flush=True)
-    raw_sp = raw_send_and_process(args.raw_messages, P, T, senders=args.raw_senders)
+    raw_sp = raw_send_and_process(args.raw_messages, P, T, senders=args.raw_senders,
+                                  worker_timeout_ms=args.worker_timeout_ms)
     raw_work: dict[str, Any] | None = None
     if args.work_jobs:
         print(f"[pipeline] raw baseline with work: {args.work_jobs} messages sleeping {args.work_ms} ms", flush=True)
@@ -265,8 +266,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--rss-jobs", type=int, default=10_000, help="total jobs succeeded before the last RSS sample")
     ap.add_argument("--work-ms", type=int, default=100, help="equal-work comparison: sleep per job/message")
     ap.add_argument("--work-jobs", type=int, default=800, help="jobs/messages for the equal-work comparison (0: skip)")
-    ap.add_argument("--worker-timeout-ms", type=int, default=0,
-                    help="dramatiq_worker_timeout for the pipeline's workers (0: Dramatiq's default, 1000 ms)")
+    ap.add_argument("--worker-timeout-ms", type=int, default=100,
+                    help="dramatiq_worker_timeout for the pipeline's workers (Procfile: 100; 0: Dramatiq's 1000)")
     ap.add_argument("--log-level", default="INFO", help="FLOWPILOT_LOG_LEVEL of web and workers (deployment: INFO)")
     ap.add_argument("--out", default="pipeline", help="results/<out>.json")
     return ap

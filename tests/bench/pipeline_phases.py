@@ -113,7 +113,8 @@ def raw_baseline(n: int, processes: int, threads: int, *, in_process: bool, slee
         client.close()
 
 
-def raw_send_and_process(n: int, processes: int, threads: int, senders: int = 1) -> dict[str, Any]:
+def raw_send_and_process(n: int, processes: int, threads: int, senders: int = 1,
+                         worker_timeout_ms: int = 0) -> dict[str, Any]:
     """Dramatiq alone, sending and processing N no-op messages at once: `python -m dramatiq` with the pipeline's
     P x T already consuming, S producer threads sending. Rate = N / (first send -> last ack): the same
     wall-clock definition as the end-to-end figure (submitted, processed, done)."""
@@ -124,6 +125,8 @@ def raw_send_and_process(n: int, processes: int, threads: int, senders: int = 1)
     key = f"{ns}:{QUEUE}.msgs"
     redis_port = int(redis.connection.parse_url(REDIS_URL).get("port", 6379))
     env = {**os.environ, "FPBENCH_RAW_REDIS_URL": REDIS_URL, "FPBENCH_RAW_NAMESPACE": ns}
+    if worker_timeout_ms:  # the same idle backoff cap as the pipeline's workers
+        env["dramatiq_worker_timeout"] = str(worker_timeout_ms)
     proc = subprocess.Popen(
         [sys.executable, "-m", "dramatiq", "tests.bench.raw_actor", "--processes", str(processes),
          "--threads", str(threads), "--queues", QUEUE], cwd=ROOT, env=env, start_new_session=True,
