@@ -41,9 +41,8 @@ from tests.bench.pipeline_phases import (  # noqa: F401
     idle_in_transaction,
     notify_delay,
     pollers,
-    raw_baseline,
-    raw_send_and_process,
 )
+from tests.bench.pipeline_raw import raw_baseline, raw_send_and_process
 from tests.bench.realstack import real_stack
 
 

@@ -24,7 +24,7 @@ import psycopg2
 import requests
 
 from tests.bench import aioclient, procstat
-from tests.bench.realstack import ROOT, RealStack, free_port
+from tests.bench.realstack import ROOT, RealStack, free_port, stop_process
 
 INSERT = ("INSERT INTO jobs (id, account_id, kind, queue, status, attempts, max_attempts, payload, steps, created_by, "
           "dispatched_at) VALUES (%s, %s, 'system.echo', 'interactive', 'queued', 0, 5, %s, '{}', %s, now()) RETURNING *")
@@ -60,8 +60,7 @@ def http_floor(st: RealStack, n: int, clients: int) -> dict[str, Any]:
         r["cpu"] = meter.stop(r["wall_s"])
         return r
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=20)
+        stop_process(proc)
 
 
 def _up(base: str) -> bool:

@@ -59,7 +59,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
+    """SIGTERM the process group, SIGKILL it if it is still there after `timeout`."""
     if proc is None or proc.poll() is not None:
         return
     try:
@@ -124,11 +125,11 @@ class RealStack:
             time.sleep(0.2)
 
     def stop_workers(self) -> None:
-        _stop(self.workers)
+        stop_process(self.workers)
         self.workers = None
 
     def stop_web(self) -> None:
-        _stop(self.gunicorn)
+        stop_process(self.gunicorn)
         self.gunicorn = None
 
     def web_pids(self) -> list[int]:
