@@ -33,6 +33,7 @@ class Listener:
         self._pid = 0
         self._stop = threading.Event()
         self._healthy = threading.Event()
+        self._warned = False
 
     def on(self, pattern: str, handler: Handler) -> None:
         """Call `handler(channel)` for every message on a channel matching the glob `pattern`."""
@@ -76,8 +77,10 @@ class Listener:
             try:
                 self._serve(pubsub)
             except (redis.RedisError, OSError, ValueError) as exc:
-                if not self._stop.is_set():
-                    log.warning("pub/sub listener lost its connection (%s); reconnecting", type(exc).__name__)
+                if not self._stop.is_set():  # warn once per outage, not once per reconnect attempt
+                    log.log(logging.DEBUG if self._warned else logging.WARNING,
+                            "pub/sub listener has no connection (%s); reconnecting", type(exc).__name__)
+                    self._warned = True
             finally:
                 self._healthy.clear()
                 try:
@@ -100,6 +103,7 @@ class Listener:
                 confirmed += 1
                 if confirmed == len(patterns):
                     self._healthy.set()
+                    self._warned = False
                     for fn in self._resubscribed:
                         fn()
             elif kind == "pmessage":
