@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import TypeVar
 
 from flask import request
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +15,6 @@ from web.auth import principal
 from web.db import db
 
 MAX_KEY_LENGTH = 200
-J = TypeVar("J")  # what `create` returns: an entity, or a Core row on the hot path
 
 
 def idempotency_key() -> str | None:
@@ -42,7 +40,7 @@ def request_fingerprint() -> str:
     return hashlib.sha256(material).hexdigest()
 
 
-def replay_or_create(create: Callable[[str | None, str | None], tuple[J, bool]]) -> tuple[J | Job, bool]:
+def replay_or_create(create: Callable[[str | None, str | None], tuple[Job, bool]]) -> tuple[Job, bool]:
     """Run `create(key, fingerprint)` unless this key was used before by this caller.
 
     Returns (job, created). A concurrent request with the same key waits on the unique index
@@ -55,7 +53,7 @@ def replay_or_create(create: Callable[[str | None, str | None], tuple[J, bool]])
     p = principal()
     session = db()
 
-    def replay() -> tuple[J | Job, bool] | None:
+    def replay() -> tuple[Job, bool] | None:
         existing = find_by_idempotency_key(session, account_id=p.account_id, created_by=p.user_id, key=key)
         if existing is None:
             return None

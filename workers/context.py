@@ -7,10 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Update, bindparam, func, update
+from sqlalchemy import func, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import functions
-from sqlalchemy.sql.elements import ClauseElement
 
 from db.engine import Scope, transaction
 from db.models.jobs import jobs_table
@@ -19,37 +17,6 @@ from workers.resources import Resources
 
 class FencedOut(Exception):
     """Our claim is gone (the sweeper rescued the job or it was cancelled): stop without writing."""
-
-
-_FENCED: dict[tuple[tuple[str, bool], ...], Update] = {}
-
-
-def _fenced_statement(values: dict[str, Any]) -> tuple[Update, dict[str, Any]] | None:
-    """The fenced UPDATE for these column names, built once per shape (building it cost a quarter of a
-    no-op job's worker CPU). Values are bound parameters; `func.now()` stays SQL. Other SQL expressions
-    (e.g. `now() + interval`) are not cacheable: None."""
-    shape = []
-    params: dict[str, Any] = {}
-    for name in sorted(values):
-        value = values[name]
-        is_now = isinstance(value, functions.now)
-        if not is_now and isinstance(value, ClauseElement):
-            return None
-        shape.append((name, is_now))
-        if not is_now:
-            params[f"v_{name}"] = value
-    key = tuple(shape)
-    stmt = _FENCED.get(key)
-    if stmt is None:
-        c = jobs_table.c
-        stmt = (
-            update(jobs_table)
-            .where(c.id == bindparam("f_id"), c.claim_token == bindparam("f_token"), c.status == "running")
-            .values({n: func.now() if now else bindparam(f"v_{n}", type_=c[n].type) for n, now in key})
-            .returning(c.id)
-        )
-        _FENCED[key] = stmt
-    return stmt, params
 
 
 @dataclass
@@ -78,18 +45,13 @@ class JobContext:
 
     def fenced_update(self, db: Session, **values: Any) -> None:
         """Write to our own job row only while we still hold the claim; else FencedOut."""
-        cached = _fenced_statement(values)
-        if cached is not None:
-            stmt, params = cached
-            done = db.execute(stmt, {"f_id": self.job_id, "f_token": self.claim_token, **params}).scalar_one_or_none()
-        else:
-            done = db.execute(
-                update(jobs_table)
-                .where(jobs_table.c.id == self.job_id, jobs_table.c.claim_token == self.claim_token,
-                       jobs_table.c.status == "running")
-                .values(**values)
-                .returning(jobs_table.c.id)
-            ).scalar_one_or_none()
+        done = db.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == self.job_id, jobs_table.c.claim_token == self.claim_token,
+                   jobs_table.c.status == "running")
+            .values(**values)
+            .returning(jobs_table.c.id)
+        ).scalar_one_or_none()
         if done is None:
             raise FencedOut(str(self.job_id))
 

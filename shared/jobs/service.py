@@ -5,12 +5,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import Job
-from db.models.jobs import ACTIVE_JOB_STATUSES, jobs_table
+from db.models.jobs import ACTIVE_JOB_STATUSES
 from shared.errors import conflict
 from shared.jobs.kinds import spec_for
 
@@ -73,34 +73,6 @@ def create_job(
             if attempt == 2:  # not a dedupe conflict (e.g. an Idempotency-Key race): the caller decides
                 raise
     raise AssertionError("unreachable")
-
-
-_INSERT_ROW = insert(jobs_table).values(dispatched_at=func.now()).returning(*jobs_table.c)
-
-
-def insert_job_row(
-    db: Session,
-    *,
-    account_id: uuid.UUID | None,
-    kind: str,
-    payload: dict[str, Any],
-    created_by: uuid.UUID | None = None,
-    idempotency_key: str | None = None,
-    fingerprint: str | None = None,
-) -> Row[Any]:
-    """A queued job without a dedupe key, as one Core INSERT ... RETURNING (a Row, not an entity).
-
-    For the submit endpoint's hot path: an ORM flush cost a quarter of the request's CPU. Callers that go on
-    to change the job in the same unit of work use `create_job`.
-    """
-    spec = spec_for(kind)
-    values = dict(
-        id=uuid.uuid4(), account_id=account_id, kind=kind, queue=spec.queue, status="queued", attempts=0,
-        max_attempts=spec.max_attempts, payload=payload, steps={}, created_by=created_by,
-        idempotency_key=idempotency_key, request_fingerprint=fingerprint,
-    )
-    row: Row[Any] = db.execute(_INSERT_ROW, values).one()
-    return row
 
 
 def find_by_idempotency_key(

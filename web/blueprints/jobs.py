@@ -14,7 +14,7 @@ from shared.errors import not_found
 from shared.jobs.notify import ChangeWaiter
 from shared.jobs.oneshots import insert_job, read_job
 from shared.jobs.serialize import job_etag, job_to_dict
-from shared.jobs.service import JobRef, cancel_job, get_job_for_update, insert_job_row, retry_job
+from shared.jobs.service import JobRef, cancel_job, create_job, get_job_for_update, retry_job
 from web.auth import ADMIN_UP, L1_UP, principal, require
 from web.db import db, dispatch_after_commit, end_transaction, notify_after_commit, request_scope
 from web.idempotency import idempotency_key, replay_or_create
@@ -75,17 +75,9 @@ def create() -> Any:
         dispatch_after_commit(JobRef.of(row))
         return accepted(row)
 
-    def make(key: str | None, fingerprint: str | None) -> tuple[Row[Any], bool]:
-        row = insert_job_row(
-            db(),
-            account_id=p.account_id,
-            kind=body.kind,
-            payload=payload,
-            created_by=p.user_id,
-            idempotency_key=key,
-            fingerprint=fingerprint,
-        )
-        return row, True
+    def make(key: str | None, fingerprint: str | None) -> tuple[Job, bool]:
+        return create_job(db(), account_id=p.account_id, kind=body.kind, payload=payload, created_by=p.user_id,
+                          idempotency_key=key, fingerprint=fingerprint)
 
     job, created = replay_or_create(make)
     if created:
