@@ -13,7 +13,7 @@ from sqlalchemy import and_, exists, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from db.models import AiSession, Batch, Job
-from shared.errors import ApiError, conflict, not_found
+from shared.errors import conflict, not_found
 from shared.jobs.kinds import BATCH, spec_for
 from shared.jobs.serialize import iso
 from shared.jobs.service import JobRef, create_job
@@ -160,8 +160,3 @@ def batch_to_dict(db: Session, batch: Batch) -> dict[str, Any]:
     if batch.action == "reverify_ticket_status":
         body["mismatches"] = mismatches(db, batch)
     return body
-
-
-def validate_action(action: str) -> None:
-    if action not in ACTIONS:
-        raise ApiError(422, "validation_failed", f"unknown action {action!r}")

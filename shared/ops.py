@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Job
 from db.models.jobs import ACTIVE_JOB_STATUSES
-from shared.errors import ApiError
+from shared.errors import DomainError, Invalid
 from shared.jobs.kinds import QUEUES
 from shared.jobs.service import JobRef, cancel_job, retry_job
 from shared.pagination import next_cursor, page
@@ -117,7 +117,7 @@ def bulk(db: Session, flt: JobFilter, action: str) -> tuple[list[Job], list[dict
     """
     wanted = ("failed",) if action == "retry" else ("queued", "retrying")
     if flt.status and flt.status not in wanted:
-        raise ApiError(422, "validation_failed", f"{action} applies to jobs in status {', '.join(wanted)}")
+        raise Invalid("validation_failed", f"{action} applies to jobs in status {', '.join(wanted)}")
     stmt = flt.apply(select(Job).where(Job.status.in_(wanted))).order_by(Job.created_at).limit(BULK_LIMIT)
     done: list[Job] = []
     skipped: list[dict[str, str]] = []
@@ -125,7 +125,7 @@ def bulk(db: Session, flt: JobFilter, action: str) -> tuple[list[Job], list[dict
         try:
             with db.begin_nested():
                 done.append(retry_job(db, job) if action == "retry" else cancel_job(db, job))
-        except ApiError as err:
+        except DomainError as err:
             skipped.append({"id": str(job.id), "code": err.code})
     return done, skipped
 
@@ -168,7 +168,7 @@ def requeue_dead_letters(db: Session, r: RedisClient, ns: str) -> tuple[list[Job
             try:
                 with db.begin_nested():
                     retry_job(db, job)
-            except ApiError:
+            except DomainError:
                 continue
         if job.status in ("queued", "retrying"):
             refs.append(JobRef.of(job))

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, tuple_
 
-from shared.errors import ApiError
+from shared.errors import Invalid
 
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
@@ -22,7 +22,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         stamp, _, row_id = raw.partition("|")
         return datetime.fromisoformat(stamp), uuid.UUID(row_id)
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(422, "invalid_cursor", "cursor is not one this API issued") from None
+        raise Invalid("invalid_cursor", "cursor is not one this API issued") from None
 
 
 def page(stmt: Select[Any], model: Any, cursor: str | None, limit: int) -> Select[Any]:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import AiSession, Job
-from shared.errors import ApiError
+from shared.errors import Conflict
 from shared.jobs.service import create_job
 
 KIND = {"resolution_note": "writeback.resolution_note", "escalation_package": "writeback.escalation_package"}
@@ -20,8 +20,8 @@ ALLOWED_FROM = {
 }
 
 
-def state_conflict(detail: str, **extra: Any) -> ApiError:
-    return ApiError(409, "session_state_conflict", detail, extra=extra or None)
+def state_conflict(detail: str, **extra: Any) -> Conflict:
+    return Conflict("session_state_conflict", detail, extra=extra or None)
 
 
 def check_state(session: AiSession, kind: str) -> None:
@@ -50,7 +50,7 @@ def request_writeback(
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> Job:
-    """Lock the session, enforce the state rules, and create the job (409 while another is in flight)."""
+    """Lock the session, enforce the state rules, and create the job (Conflict while another is in flight)."""
     check_state(session, kind)
     blocked = db.execute(
         select(Job.id)

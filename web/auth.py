@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select
 
 from db.engine import SYSTEM, tenant
 from db.models import ApiToken, User
-from shared.errors import ApiError
+from shared.errors import PermissionDenied, Unauthenticated
 from shared.security.tokens import hash_token, looks_like_token
 from web.auth_cache import Principal
 from web.db import begin_request, db, narrow_request_to_tenant
@@ -26,8 +26,8 @@ L1_UP = ("l1", "engineer", "admin", "owner")
 __all__ = ["ADMIN_UP", "ENGINEER_UP", "L1_UP", "Principal", "authenticate", "principal", "require"]
 
 
-def _unauthorized(detail: str) -> ApiError:
-    return ApiError(401, "unauthorized", detail, extra={})
+def _unauthorized(detail: str) -> Unauthenticated:
+    return Unauthenticated("unauthorized", detail, extra={})
 
 
 def authenticate() -> Principal:
@@ -79,9 +79,9 @@ def require(*roles: str, operator: bool = False) -> Callable[[F], F]:
             principal = authenticate()
             if principal.is_operator:
                 if not operator:
-                    raise ApiError(403, "forbidden", "platform operators cannot use tenant endpoints")
+                    raise PermissionDenied("forbidden", "platform operators cannot use tenant endpoints")
             elif principal.role not in roles:
-                raise ApiError(403, "forbidden", f"this action needs one of the roles: {', '.join(roles)}")
+                raise PermissionDenied("forbidden", f"this action needs one of the roles: {', '.join(roles)}")
             return fn(*args, **kwargs)
 
         wrapper.__dict__["required_roles"] = roles

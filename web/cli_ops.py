@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from db.engine import SYSTEM, transaction
 from shared import batches, ops
-from shared.errors import ApiError
+from shared.errors import DomainError
 from shared.jobs.serialize import job_to_dict
 from shared.jobs.service import JobRef
 from web.state import state
@@ -76,7 +76,7 @@ def _bulk(action: str, status: str | None, kind: str | None, account_id: uuid.UU
         with transaction(st.engine, SYSTEM) as db:
             done, skipped = ops.bulk(db, _filter(status, kind, account_id, ids), action)
             refs = [JobRef.of(j) for j in done]
-    except ApiError as err:
+    except DomainError as err:
         raise click.ClickException(err.detail) from None
     if action == "retry":
         st.dispatcher.deliver(st.engine, refs)

@@ -9,7 +9,7 @@ from flask import request
 from sqlalchemy.exc import IntegrityError
 
 from db.models import Job
-from shared.errors import ApiError
+from shared.errors import Invalid
 from shared.jobs.service import find_by_idempotency_key
 from web.auth import principal
 from web.db import db
@@ -23,8 +23,7 @@ def idempotency_key() -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ApiError(
-            422, "invalid_idempotency_key", f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters"
+        raise Invalid("invalid_idempotency_key", f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters"
         )
     return key
 
@@ -58,8 +57,7 @@ def replay_or_create(create: Callable[[str | None, str | None], tuple[Job, bool]
         if existing is None:
             return None
         if existing.request_fingerprint != fingerprint:
-            raise ApiError(
-                422, "idempotency_key_reused", "this Idempotency-Key was already used with a different request"
+            raise Invalid("idempotency_key_reused", "this Idempotency-Key was already used with a different request"
             )
         return existing, False
 

@@ -8,7 +8,18 @@ from typing import Any
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
-from shared.errors import ApiError
+from shared.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    Invalid,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+    UnsupportedMedia,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +37,24 @@ _HTTP_CODES = {
     500: "internal_error",
     503: "unavailable",
 }
+
+
+# The one place where domain errors meet HTTP: each class of the error tree and its status.
+STATUS_OF: dict[type[DomainError], int] = {
+    BadRequest: 400,
+    Unauthenticated: 401,
+    PermissionDenied: 403,
+    NotFound: 404,
+    Conflict: 409,
+    UnsupportedMedia: 415,
+    Invalid: 422,
+    RateLimited: 429,
+    Unavailable: 503,
+}
+
+
+def status_of(err: DomainError) -> int:
+    return next((status for cls, status in STATUS_OF.items() if isinstance(err, cls)), 400)
 
 
 def problem(
@@ -56,9 +85,10 @@ def problem(
 
 
 def init_app(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(err: ApiError) -> Response:
-        return problem(err.status, err.code, err.detail, title=err.title, errors=err.errors, extra=err.extra)
+    @app.errorhandler(DomainError)
+    def _domain_error(err: DomainError) -> Response:
+        headers = {"Retry-After": str(max(1, round(err.retry_after)))} if isinstance(err, RateLimited) else None
+        return problem(status_of(err), err.code, err.detail, errors=err.errors, extra=err.extra, headers=headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:

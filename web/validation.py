@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 from flask import request
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from shared.errors import ApiError
+from shared.errors import BadRequest, Invalid, UnsupportedMedia
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -67,7 +67,7 @@ def _unstorable(value: Any) -> str | None:
 def _check_storable(value: Any, where: str) -> None:
     reason = _unstorable(value)
     if reason is not None:
-        raise ApiError(422, "validation_failed", f"the {where} is invalid: {reason}",
+        raise Invalid("validation_failed", f"the {where} is invalid: {reason}",
                        errors=[{"field": where, "message": reason}])
 
 
@@ -81,11 +81,11 @@ def raw_json() -> Any:
         return {}
     ctype = request.mimetype or ""
     if ctype and ctype != "application/json" and not ctype.endswith("+json"):
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+        raise UnsupportedMedia("unsupported_media_type", "send the body as application/json")
     try:
         parsed = json.loads(data, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+        raise BadRequest("invalid_json", "the request body is not valid JSON") from None
     _check_storable(parsed, "body")
     return parsed
 
@@ -93,11 +93,11 @@ def raw_json() -> Any:
 def parse_body(model: type[M]) -> M:
     data = raw_json()
     if not isinstance(data, dict):
-        raise ApiError(422, "validation_failed", "the request body must be a JSON object")
+        raise Invalid("validation_failed", "the request body must be a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ApiError(422, "validation_failed", "the request body is invalid", errors=_errors(exc)) from None
+        raise Invalid("validation_failed", "the request body is invalid", errors=_errors(exc)) from None
 
 
 def parse_query(model: type[M]) -> M:
@@ -106,7 +106,7 @@ def parse_query(model: type[M]) -> M:
     try:
         return model.model_validate(args)
     except ValidationError as exc:
-        raise ApiError(422, "validation_failed", "the query string is invalid", errors=_errors(exc)) from None
+        raise Invalid("validation_failed", "the query string is invalid", errors=_errors(exc)) from None
 
 
 def parse_uuid(value: str | None, field: str) -> uuid.UUID | None:
@@ -115,4 +115,4 @@ def parse_uuid(value: str | None, field: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise ApiError(422, "validation_failed", f"{field} is not a UUID", errors=[{"field": field, "message": "not a UUID"}]) from None
+        raise Invalid("validation_failed", f"{field} is not a UUID", errors=[{"field": field, "message": "not a UUID"}]) from None

@@ -14,7 +14,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from db.engine import SYSTEM, Scope, tenant, transaction
 from db.models import Job
-from shared.errors import JobError, TransientError
+from shared.errors import DomainError, JobError, PermanentError, TransientError
 from shared.jobs.notify import channel, publish_change
 from shared.jobs.oneshots import claim_job, complete_job
 from shared.jobs.service import JobRef
@@ -87,6 +87,8 @@ def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str |
         return
     except JobError as err:
         outcome = _record_failure(ctx, err)
+    except DomainError as err:  # a domain rule met inside a job (e.g. its session was deleted): permanent
+        outcome = _record_failure(ctx, PermanentError.of(err))
     except (OperationalError, InterfaceError) as exc:  # connection-level: the database will be back
         outcome = _record_failure(ctx, TransientError("database_unavailable", f"database error: {type(exc).__name__}"))
     except Exception as exc:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.models import Job, L1InternalTicket, L1WalkSession
-from shared.errors import ApiError, PermanentError, bad_request, conflict
+from shared.errors import bad_request, conflict
 from shared.jobs.service import create_job
 from shared.l1.sessions import category_of, ensure_active, get_walk, visible_path
 from shared.llm.l1_offline import NextNodeContext
@@ -60,10 +60,7 @@ def request_next_node(
 
 def load_context(db: Session, session_id: uuid.UUID, observation: str | None) -> NextNodeContext | None:
     """What the generator sees, or None when the session is no longer active."""
-    try:
-        s = get_walk(db, session_id)
-    except ApiError:
-        raise PermanentError("session_not_found", "the L1 session no longer exists") from None
+    s = get_walk(db, session_id)  # NotFound fails the job (the runner maps domain errors)
     if s.status != "active":
         return None
     ticket = db.get(L1InternalTicket, s.ticket_id) if s.ticket_id else None

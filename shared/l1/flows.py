@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import L1Flow
-from shared.errors import ApiError, not_found
+from shared.errors import Invalid, not_found
 from shared.jobs.serialize import iso
 from shared.l1 import categories
 from shared.l1.categories import CATEGORY_PATTERN
@@ -128,10 +128,10 @@ def _cycle_errors(defn: FlowDefinition, index: dict[str, int]) -> list[dict[str,
 
 
 def validate(defn: FlowDefinition) -> dict[str, Any]:
-    """The stored tree, or a 422 listing every problem."""
+    """The stored tree, or Invalid listing every problem."""
     errors = tree_errors(defn)
     if errors:
-        raise ApiError(422, "invalid_flow", "the flow is not a valid decision tree", errors=errors)
+        raise Invalid("invalid_flow", "the flow is not a valid decision tree", errors=errors)
     nodes = [n.model_dump() for n in defn.nodes]
     return {"start": defn.start or defn.nodes[0].id, "nodes": nodes}
 

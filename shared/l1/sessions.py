@@ -1,7 +1,7 @@
 """L1 walk sessions: start, read, list, and their public shape.
 
 Sessions are account-scoped, not creator-scoped (the seed's policy): any L1 or covering engineer of
-the account may act on any session; row-level security hides other tenants' sessions (404).
+the account may act on any session; row-level security hides other tenants' sessions (NotFound).
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ def step(
     note: str | None,
     user_id: uuid.UUID,
 ) -> L1WalkSession:
-    """Record the answer to the current node and move on; 400 when the step does not fit the tree."""
+    """Record the answer to the current node and move on; BadRequest when the step does not fit the tree."""
     ensure_active(s)
     known = tree_nodes(s, flow)
     if node_id not in known:

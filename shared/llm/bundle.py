@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shared.errors import ApiError, PermanentError
 from shared.sessions.fixes import active_fix
 from shared.sessions.service import get_session, live_facts
 
@@ -53,10 +52,7 @@ class PreviewBundle:
 
 def load_bundle(db: Session, session_id: uuid.UUID) -> PreviewBundle:
     """Call inside a REPEATABLE READ transaction so every row comes from one snapshot."""
-    try:
-        session = get_session(db, session_id)
-    except ApiError:  # 404: deleted since the job was created
-        raise PermanentError("session_not_found", "the session no longer exists") from None
+    session = get_session(db, session_id)  # NotFound (deleted since the job was created) fails the job
     fix = active_fix(db, session_id)
     fix_view = None
     if fix is not None:

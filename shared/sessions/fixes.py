@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import AiSession, Job, SessionSuggestedFix
-from shared.errors import ApiError, conflict, not_found
+from shared.errors import BadRequest, conflict, not_found
 from shared.jobs.serialize import iso
 from shared.jobs.service import create_job
 from shared.sessions.service import bump_state_version
@@ -87,8 +87,7 @@ def record_decision(
     if decision != "dismissed":
         drafted = edited_script if edited_script and edited_script.strip() else fix.ai_drafted_script
         if not drafted or not drafted.strip():
-            raise ApiError(
-                400,
+            raise BadRequest(
                 "no_drafted_script",
                 "this fix has no drafted script; template-matched fixes use /api/v1/scripts/generate",
                 errors=[{"field": "edited_script", "message": "required when the fix has no ai_drafted_script"}],
@@ -125,8 +124,7 @@ def record_outcome(
     """Apply the seed's transition rules; pending is parked (applied, never verified) and may move on."""
     cleaned = (notes or "").strip() or None
     if outcome in NOTES_REQUIRED and cleaned is None:
-        raise ApiError(
-            400,
+        raise BadRequest(
             "notes_required",
             f"notes are required when outcome is {outcome}",
             errors=[{"field": "notes", "message": "required for this outcome"}],

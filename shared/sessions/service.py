@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import AiSession, PsaConnection, SessionFact
-from shared.errors import ApiError, not_found
+from shared.errors import Conflict, Invalid, NotFound, not_found
 from shared.jobs.serialize import iso
 from shared.pagination import next_cursor, page
 
@@ -49,12 +49,11 @@ def create_session(
     if psa_connection_id is not None:
         connection = db.get(PsaConnection, psa_connection_id)
         if connection is None:
-            raise ApiError(404, "psa_connection_not_found", "psa_connection_id does not name a connection of yours")
+            raise NotFound("psa_connection_not_found", "psa_connection_id does not name a connection of yours")
         if not connection.is_active:
-            raise ApiError(409, "psa_connection_inactive", "that PSA connection is deactivated")
+            raise Conflict("psa_connection_inactive", "that PSA connection is deactivated")
     if psa_ticket_id is not None and psa_connection_id is None:
-        raise ApiError(
-            422,
+        raise Invalid(
             "validation_failed",
             "psa_ticket_id needs a psa_connection_id",
             errors=[{"field": "psa_connection_id", "message": "required with psa_ticket_id"}],
@@ -97,7 +96,7 @@ def add_fact(db: Session, session: AiSession, text: str, created_by: uuid.UUID) 
 
 
 def delete_fact(db: Session, session: AiSession, fact_id: uuid.UUID) -> int:
-    """Soft delete (previews skip it; history keeps it). Deleting twice answers 404."""
+    """Soft delete (previews skip it; history keeps it). Deleting twice is NotFound."""
     deleted = db.execute(
         update(SessionFact)
         .where(SessionFact.id == fact_id, SessionFact.session_id == session.id, SessionFact.deleted_at.is_(None))

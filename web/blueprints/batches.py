@@ -9,7 +9,7 @@ from pydantic import Field
 
 from db.models import Account
 from shared import batches
-from shared.errors import ApiError
+from shared.errors import Invalid, NotFound
 from shared.jobs.serialize import job_to_dict
 from shared.jobs.service import JobRef
 from web.auth import ADMIN_UP, principal, require
@@ -44,14 +44,14 @@ def create() -> Any:
     p = principal()
     if p.is_operator:
         if body.account_id is None:
-            raise ApiError(422, "validation_failed", "operators must name the account_id to reprocess",
+            raise Invalid("validation_failed", "operators must name the account_id to reprocess",
                            errors=[{"field": "account_id", "message": "required for operators"}])
         if db().get(Account, body.account_id) is None:
-            raise ApiError(404, "account_not_found", "no such account")
+            raise NotFound("account_not_found", "no such account")
         account_id = body.account_id
     else:
         if body.account_id is not None and body.account_id != p.account_id:
-            raise ApiError(404, "account_not_found", "no such account")
+            raise NotFound("account_not_found", "no such account")
         account_id = p.account_id  # type: ignore[assignment]
     flt = body.filter.model_dump(mode="json", exclude_none=True)
     batch, job = batches.create_batch(db(), account_id=account_id, action=body.action, flt=flt, user_id=p.user_id)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from flask import Blueprint, jsonify
 from pydantic import Field, StrictBool
 
-from shared.errors import ApiError
+from shared.errors import Invalid
 from shared.l1 import categories, flows
 from shared.l1.categories import CATEGORY_PATTERN
 from shared.l1.flows import FlowDefinition
@@ -74,11 +74,11 @@ def publish_flow(flow_id: uuid.UUID) -> Any:
 def put_category(name: str) -> Any:
     name = name.strip().lower()
     if not re.fullmatch(CATEGORY_PATTERN, name):
-        raise ApiError(422, "validation_failed", "invalid category name",
+        raise Invalid("validation_failed", "invalid category name",
                        errors=[{"field": "name", "message": "1-64 of a-z, 0-9, '-', '_' (starting with a letter or digit)"}])
     body = parse_body(CategoryPut)
     if body.keywords is not None and any(not k.strip() or len(k) > 100 for k in body.keywords):
-        raise ApiError(422, "validation_failed", "the request body is invalid",
+        raise Invalid("validation_failed", "the request body is invalid",
                        errors=[{"field": "keywords", "message": "keywords are 1-100 characters each"}])
     row, created = categories.upsert(db(), principal().account_id, name, enabled=body.enabled,  # type: ignore[arg-type]
                                      keywords=body.keywords, description=body.description)

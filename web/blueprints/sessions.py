@@ -8,7 +8,7 @@ from typing import Any, Literal
 from flask import Blueprint, jsonify
 from pydantic import Field
 
-from shared.errors import ApiError
+from shared.errors import Invalid
 from shared.sessions import service
 from web.auth import ENGINEER_UP, principal, require
 from web.db import db
@@ -45,8 +45,7 @@ class FactCreate(Strict):
 def create() -> Any:
     body = parse_body(SessionCreate)
     if len(json.dumps(body.intake_content)) > MAX_INTAKE_BYTES:
-        raise ApiError(
-            422,
+        raise Invalid(
             "validation_failed",
             "intake_content is too large",
             errors=[{"field": "intake_content", "message": f"at most {MAX_INTAKE_BYTES} bytes of JSON"}],

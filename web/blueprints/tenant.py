@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from db.models import AccountSettings, PsaConnection
-from shared.errors import ApiError, not_found
+from shared.errors import Invalid, Unavailable, not_found
 from shared.jobs.serialize import iso
 from shared.security.crypto import CredentialCipher
 from shared.security.url_guard import UnsafeUrlError, check_site_url
@@ -63,7 +63,7 @@ class SettingsUpdate(Strict):
 def _cipher() -> CredentialCipher:
     cipher = state().cipher
     if cipher is None:
-        raise ApiError(503, "encryption_not_configured", "FLOWPILOT_SECRET_KEYS is not set on this server")
+        raise Unavailable("encryption_not_configured", "FLOWPILOT_SECRET_KEYS is not set on this server")
     return cipher
 
 
@@ -71,8 +71,7 @@ def _guard(url: str) -> str:
     try:
         return check_site_url(url, state().settings.psa_allowed_hosts)
     except UnsafeUrlError as exc:
-        raise ApiError(
-            422, exc.code, f"site_url rejected: {exc.reason}", errors=[{"field": "site_url", "message": exc.reason}]
+        raise Invalid(exc.code, f"site_url rejected: {exc.reason}", errors=[{"field": "site_url", "message": exc.reason}]
         ) from None
 
 

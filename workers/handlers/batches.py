@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import func
 
 from shared import batches
-from shared.errors import ApiError, PermanentError
 from workers.context import JobContext
 
 
@@ -16,10 +15,7 @@ def expand(ctx: JobContext) -> dict[str, Any]:
     chunks = 0
     while True:
         with ctx.tx() as db:
-            try:
-                batch = batches.get_batch(db, batch_id, for_update=True)
-            except ApiError:
-                raise PermanentError("batch_not_found", "the batch no longer exists") from None
+            batch = batches.get_batch(db, batch_id, for_update=True)
             if batch.status != "expanding":  # cancelled meanwhile (or already expanded by an earlier attempt)
                 result = {"batch_id": str(batch_id), "total": batch.total, "stopped": batch.status}
                 ctx.complete(db, result)
