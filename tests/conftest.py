@@ -107,7 +107,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The same configuration as environment variables, for real subprocesses."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWPILOT_", "ANTHROPIC_"))}
     for key, value in settings.model_dump().items():
-        if value is None or key == "dramatiq_queues":
+        if value is None:
             continue
         env[key.upper()] = str(value)
     return env

@@ -27,6 +27,13 @@ class Principal:
     role: str | None
     is_operator: bool
 
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        """The caller's account, for tenant endpoints (which operators never reach: `require` refuses them)."""
+        if self.account_id is None:
+            raise RuntimeError("a platform operator has no tenant")
+        return self.account_id
+
 
 def auth_channel(namespace: str) -> str:
     return f"{namespace}:auth-changed"

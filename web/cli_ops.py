@@ -142,7 +142,7 @@ def batch_create(account_id: uuid.UUID, action: str, status: str | None, session
     if session_ids:
         flt["session_ids"] = list(session_ids)
     with transaction(st.engine, SYSTEM) as db:
-        batch, job = batches.create_batch(db, account_id=account_id, action=action, flt=flt, user_id=None)  # type: ignore[arg-type]
+        batch, job = batches.create_batch(db, account_id=account_id, action=action, flt=flt, user_id=None)
         batch_id = batch.id
     st.dispatcher.deliver(st.engine, [JobRef.of(job)])
     if detach:

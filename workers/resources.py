@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import redis
 import requests
@@ -13,8 +13,12 @@ from db.engine import make_engine
 from shared.capacity import Capacity
 from shared.jobs.dispatch import Dispatcher
 from shared.llm.factory import build_generator
+from shared.llm.generator import Generator
 from shared.security.crypto import CredentialCipher
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from workers.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +30,11 @@ class Resources:
     redis: redis.Redis
     dispatcher: Dispatcher
     http: requests.Session
-    generator: Any = None  # shared.llm.generator.Generator, built at boot
-    cipher: Any = None  # shared.security.crypto.CredentialCipher (None without FLOWPILOT_SECRET_KEYS)
-    llm_capacity: Any = None  # shared.capacity.Capacity for LLM calls
-    psa_capacity: Any = None  # shared.capacity.Capacity for PSA jobs
-    heartbeat: Any = None  # workers.heartbeat.Heartbeat once the process has booted
+    generator: Generator
+    cipher: CredentialCipher | None = None  # None without FLOWPILOT_SECRET_KEYS
+    llm_capacity: Capacity | None = None  # concurrent LLM calls
+    psa_capacity: Capacity | None = None  # concurrent PSA jobs
+    heartbeat: Heartbeat | None = None  # once the process has booted
 
     @classmethod
     def create(cls, settings: Settings) -> Resources:

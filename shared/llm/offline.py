@@ -8,7 +8,8 @@ from typing import Any
 
 from shared.llm.bundle import FixView, PreviewBundle
 from shared.llm.generator import Draft
-from shared.llm.l1_offline import NextNodeContext, offline_next_node
+from shared.llm.l1_offline import offline_next_node
+from shared.llm.next_node import NextNodeContext
 from shared.llm.sections import PreviewKind, render
 from shared.llm.template_heuristics import TemplateProposal, extract_parameters
 

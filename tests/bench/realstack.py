@@ -52,7 +52,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The same configuration as environment variables (as tests/conftest.py settings_env does)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWPILOT_", "ANTHROPIC_", "dramatiq_"))}
     for key, value in settings.model_dump().items():
-        if value is None or key == "dramatiq_queues":
+        if value is None:
             continue
         env[key.upper()] = str(value)
     env.update(extra)

@@ -10,13 +10,12 @@ from pydantic import Field
 from db.models import Job, ScriptTemplate
 from shared.errors import not_found
 from shared.jobs.serialize import job_to_dict
-from shared.jobs.service import JobRef
 from shared.sessions import fixes
 from shared.sessions.service import get_session
 from web.auth import ENGINEER_UP, principal, require
-from web.db import db, dispatch_after_commit
-from web.idempotency import replay_or_create
+from web.db import db
 from web.openapi import doc
+from web.submit import submit
 from web.validation import Strict, parse_body
 
 bp = Blueprint("fixes", __name__, url_prefix="/api/v1/ai-sessions/<uuid:session_id>/suggested-fixes")
@@ -86,9 +85,7 @@ def decision(session_id: uuid.UUID, fix_id: uuid.UUID) -> Any:
         return result.job, result.job_created
 
     if body.decision == "draft_template":
-        job, created = replay_or_create(make)
-        if created:
-            dispatch_after_commit(JobRef.of(job))
+        job = submit(make)
         result = holder.get("result")
         if result is None:  # an Idempotency-Key replay: report the recorded decision
             result = fixes.DecisionResult(fix=fix, state_version=session.state_version, job=job)

@@ -40,7 +40,7 @@ class CategoryPut(Strict):
 def create_flow() -> Any:
     body = parse_body(FlowDefinition)
     p = principal()
-    flow = flows.create_flow(db(), p.account_id, body, created_by=p.user_id)  # type: ignore[arg-type]
+    flow = flows.create_flow(db(), p.tenant_id, body, created_by=p.user_id)
     return jsonify(flows.flow_to_dict(flow)), 201
 
 
@@ -80,7 +80,7 @@ def put_category(name: str) -> Any:
     if body.keywords is not None and any(not k.strip() or len(k) > 100 for k in body.keywords):
         raise Invalid("validation_failed", "the request body is invalid",
                        errors=[{"field": "keywords", "message": "keywords are 1-100 characters each"}])
-    row, created = categories.upsert(db(), principal().account_id, name, enabled=body.enabled,  # type: ignore[arg-type]
+    row, created = categories.upsert(db(), principal().tenant_id, name, enabled=body.enabled,
                                      keywords=body.keywords, description=body.description)
     return jsonify(categories.category_to_dict(row)), 201 if created else 200
 

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from db.models import Batch, Job
 from shared import ops
 from shared.batches import batch_to_dict
+from shared.jobs import state_machine
 from shared.jobs.serialize import job_to_dict
-from shared.jobs.service import JobRef, cancel_job, retry_job
+from shared.jobs.service import JobRef
 from web.auth import require
 from web.blueprints.jobs import load_job
 from web.db import after_commit, db, dispatch_after_commit, notify_after_commit
@@ -82,7 +83,7 @@ def jobs() -> Any:
 @require(operator=True)
 @doc("Retry one failed job", status=202)
 def retry_one(job_id: uuid.UUID) -> Any:
-    job = retry_job(db(), load_job(job_id, for_update=True))
+    job = state_machine.retry(db(), load_job(job_id, for_update=True))
     dispatch_after_commit(JobRef.of(job))
     notify_after_commit(job.id)
     return jsonify({"job": ops_job(job)}), 202
@@ -92,7 +93,7 @@ def retry_one(job_id: uuid.UUID) -> Any:
 @require(operator=True)
 @doc("Cancel one queued or retrying job")
 def cancel_one(job_id: uuid.UUID) -> Any:
-    job = cancel_job(db(), load_job(job_id, for_update=True))
+    job = state_machine.cancel(db(), load_job(job_id, for_update=True))
     notify_after_commit(job.id)
     return jsonify({"job": ops_job(job)})
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint
 from pydantic import Field, field_validator
 
 from db.models import Job
 from shared import writeback
-from shared.jobs.serialize import job_to_dict
-from shared.jobs.service import JobRef
 from shared.sessions.service import get_session
 from web.auth import ENGINEER_UP, principal, require
-from web.db import db, dispatch_after_commit
-from web.idempotency import replay_or_create
+from web.db import db
 from web.openapi import doc
+from web.submit import accepted, submit
 from web.validation import Strict, parse_body
 
 bp = Blueprint("writeback", __name__, url_prefix="/api/v1/ai-sessions/<uuid:session_id>")
@@ -52,10 +50,7 @@ def _post(session_id: uuid.UUID, kind: str, markdown: str, summary: str | None) 
         )
         return job, True
 
-    job, created = replay_or_create(make)
-    if created:
-        dispatch_after_commit(JobRef.of(job))
-    return jsonify({"job": job_to_dict(job)}), 202
+    return accepted(submit(make))
 
 
 @bp.post("/resolution-note/post")
