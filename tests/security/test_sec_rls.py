@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from db.base import TENANT_TABLES
 from db.engine import SYSTEM, transaction
 from db.oneshot import PREFIX_SYSTEM, PREFIX_TENANT
-from tests.conftest import OWNER_ROLE
+from tests.helpers import OWNER_ROLE
 from tests.security.routes import call, discover
 from tests.security.world import NAME_KEYED, build_world, key_column, kind_of, populate_rest
 
