@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from db.engine import Scope, transaction
 from db.models import PsaConnection
 from shared.jobs import state_machine
+from shared.jobs.notify import publish_change
 from shared.metrics import record_external_call
 from shared.psa.base import PsaProvider
 from shared.psa.registry import provider_for
@@ -84,13 +85,18 @@ class JobContext:
         with self.tx() as own:
             self.record_step(name, data, own)
 
-    def set_progress(self, progress: dict[str, Any], db: Session | None = None) -> None:
-        """Visible progress for pollers (commits unless `db` given); doubles as a heartbeat."""
+    def set_progress(self, progress: dict[str, Any] | None, db: Session | None = None) -> None:
+        """Visible progress for pollers; doubles as a heartbeat.
+
+        Without `db` it commits at once and wakes the job's long-polls (they see it without waiting out
+        their timeout); with `db` the caller's commit makes it visible, and the runner's final notification.
+        """
         if db is not None:
             self._write(db, progress=progress, heartbeat_at=func.now())
             return
         with self.tx() as own:
             self.set_progress(progress, own)
+        publish_change(self.resources.redis, self.resources.namespace, self.job_id)
 
     def complete(self, db: Session, result: dict[str, Any]) -> None:
         """Mark success inside the handler's own transaction, atomically with its domain writes."""

@@ -1,0 +1,85 @@
+"""assistant.reply: snapshot → generator (streaming into progress) → the message and its effects, at once.
+
+Three transactions, none held across the LLM call: one REPEATABLE READ snapshot; short progress writes
+while the text grows (throttled); one transaction that stores the assistant message with its effects,
+bumps state_version once and completes the job. A retried attempt (timeout, 529) regenerates from a
+fresh snapshot; the reply is stored once per job, so no attempt can add a second message.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from shared.assistant.effects import result_of, store_reply, stored_reply
+from shared.assistant.snapshot import load_conversation
+from shared.errors import JobError
+from shared.llm.conversation import AssistantReply, Conversation
+from shared.metrics import record_assistant_defects, record_external_call, record_llm_tokens
+from workers.context import JobContext
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.25
+
+
+class PartialText:
+    """Write the reply so far to the job's progress: the first piece at once, then at most every interval."""
+
+    def __init__(self, ctx: JobContext, interval_s: float = PROGRESS_INTERVAL_S) -> None:
+        self.ctx = ctx
+        self.interval_s = interval_s
+        self.last = float("-inf")
+
+    def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.interval_s:
+            self.last = now
+            self.ctx.set_progress({"partial": text})
+
+
+def _generate(ctx: JobContext, conversation: Conversation) -> AssistantReply:
+    res = ctx.resources
+    generator = res.generator
+    started, status = time.monotonic(), None
+    try:
+        with ctx.slot("llm"):
+            reply: AssistantReply = generator.reply(conversation, PartialText(ctx))
+        status = 200
+    except JobError as err:
+        status = (err.detail or {}).get("status")
+        raise
+    finally:
+        if generator.name != "offline":
+            record_external_call(res.redis, res.namespace, provider=generator.name, status=status,
+                                 seconds=time.monotonic() - started)
+    if reply.usage:
+        record_llm_tokens(res.redis, res.namespace, model=reply.model, usage=reply.usage)
+    if reply.defects:
+        log.warning("assistant reply (job %s) kept its text but dropped: %s", ctx.job_id, "; ".join(reply.defects))
+        record_assistant_defects(res.redis, res.namespace, generator=reply.generator, count=len(reply.defects))
+    return reply
+
+
+def reply(ctx: JobContext) -> dict[str, Any]:
+    assert ctx.session_id is not None
+    message_id = uuid.UUID(str(ctx.payload["message_id"]))
+    result: dict[str, Any]
+    # Reads only: a write here could meet the heartbeat's update of our job row (a serialization error).
+    with ctx.tx(isolation="REPEATABLE READ") as db:
+        done = stored_reply(db, ctx.job_id)
+        conversation = load_conversation(db, ctx.session_id, message_id)
+    if done is not None:  # an earlier attempt stored it and its completion was lost: finish, add nothing
+        with ctx.tx() as db:
+            result = result_of(done, conversation.state_version)
+            ctx.complete(db, result)
+        return result
+    if ctx.attempt > 1:
+        ctx.set_progress(None)  # the failed attempt's partial text is not this attempt's
+    answer = _generate(ctx, conversation)
+    with ctx.tx() as db:
+        result = store_reply(db, conversation, answer, job_id=ctx.job_id)
+        ctx.set_progress(None, db)  # the stored message replaces the partial text
+        ctx.complete(db, result)
+    return result
