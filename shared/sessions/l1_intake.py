@@ -14,9 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import AiSession, L1Flow, L1InternalTicket, L1WalkSession
-from shared.errors import Conflict, conflict, not_found
+from shared.errors import Conflict, conflict
 from shared.isotime import iso
 from shared.l1.sessions import category_of, visible_path
+from shared.lookup import fetch
 from shared.sessions.service import create_session
 
 
@@ -55,11 +56,7 @@ def start_from_escalation(
     psa_connection_id: uuid.UUID | None,
     psa_ticket_id: str | None,
 ) -> AiSession:
-    walk = db.execute(
-        select(L1WalkSession).where(L1WalkSession.id == l1_session_id).with_for_update()
-    ).scalar_one_or_none()
-    if walk is None:
-        raise not_found("L1 session", "l1_session_not_found")
+    walk = fetch(db, L1WalkSession, l1_session_id, what="L1 session", code="l1_session_not_found", for_update=True)
     if walk.status != "escalated":
         raise conflict("l1_session_not_escalated", f"this walk is {walk.status}; only escalated walks can be taken",
                        l1_session_status=walk.status)

@@ -59,9 +59,8 @@ def create() -> Any:
         )
     p = principal()
     if body.l1_session_id is not None:
-        assert p.account_id is not None  # tenant roles only (require above)
         taken = l1_intake.start_from_escalation(
-            db(), account_id=p.account_id, created_by=p.user_id,
+            db(), account_id=p.tenant_id, created_by=p.user_id,
             l1_session_id=body.l1_session_id, extra_intake=body.intake_content,
             psa_connection_id=body.psa_connection_id, psa_ticket_id=body.psa_ticket_id,
         )
