@@ -56,10 +56,15 @@ def _generate(ctx: JobContext, conversation: Conversation) -> AssistantReply:
                                  seconds=time.monotonic() - started)
     if reply.usage:
         record_llm_tokens(res.redis, res.namespace, model=reply.model, usage=reply.usage)
-    if reply.defects:
-        log.warning("assistant reply (job %s) kept its text but dropped: %s", ctx.job_id, "; ".join(reply.defects))
-        record_assistant_defects(res.redis, res.namespace, generator=reply.generator, count=len(reply.defects))
     return reply
+
+
+def _report_defects(ctx: JobContext, generator: str, defects: list[str]) -> None:
+    """Malformed, partial or stale proposals were dropped (the text was stored): log and count them."""
+    if defects:
+        log.warning("assistant reply (job %s) kept its text but dropped: %s", ctx.job_id, "; ".join(defects))
+        res = ctx.resources
+        record_assistant_defects(res.redis, res.namespace, generator=generator, count=len(defects))
 
 
 def reply(ctx: JobContext) -> dict[str, Any]:
@@ -82,4 +87,5 @@ def reply(ctx: JobContext) -> dict[str, Any]:
         result = store_reply(db, conversation, answer, job_id=ctx.job_id)
         ctx.set_progress(None, db)  # the stored message replaces the partial text
         ctx.complete(db, result)
+    _report_defects(ctx, answer.generator, result["defects"])
     return result
