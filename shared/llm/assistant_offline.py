@@ -16,9 +16,9 @@ from shared.sessions.fixes import OPEN_STATUSES
 
 # Checked in this order: "didn't work" must never read as "worked", "partly worked" never as success.
 _PENDING = re.compile(
-    r"\b(?:waiting (?:on|for)|wait until|pending|can'?t (?:verify|confirm|test)(?: it)? (?:yet|until)|"
-    r"not verified yet|will (?:check|confirm|verify|test)|after (?:the|a) (?:reboot|restart)|"
-    r"needs? (?:a|to) (?:reboot|restart))\b", re.I)
+    r"\b(?:waiting (?:on|for)|wait(?:ing)? until|pending|can'?t (?:verify|confirm|tell|test)(?: it)? (?:yet|until)|"
+    r"not (?:verified|confirmed) yet|will (?:check|confirm|verify|test|know)|needs? (?:a|to) (?:reboot|restart))\b",
+    re.I)
 _PARTIAL = re.compile(
     r"\b(?:partly|partially|part of it|for some|only (?:for|on|some)|better but|mostly|not completely|"
     r"not fully|improved but|some (?:of|but))\b", re.I)
