@@ -11,8 +11,7 @@ import pytest
 from db.models import SessionMessage
 from shared.jobs.service import JobRef
 from tests.assistant.chat import active_fix, new_session, post, say, transcript
-from tests.conftest import _start_worker
-from tests.helpers import count_rows, wait_job
+from tests.helpers import count_rows, start_worker, wait_job
 
 FIX_CALL = {"name": "suggest_fix", "input": {
     "title": "Restart the print spooler", "description": "Clears the stuck queue.", "confidence_pct": 72,
@@ -46,7 +45,7 @@ def watch(client, headers: dict[str, str], job_id: str, timeout: float = 20.0) -
 
 @pytest.fixture
 def fast_timeout_worker(llm_settings):
-    with _start_worker(llm_settings.model_copy(update={"flowpilot_llm_timeout_s": 1.0})) as w:
+    with start_worker(llm_settings.model_copy(update={"flowpilot_llm_timeout_s": 1.0})) as w:
         yield w
 
 
