@@ -36,6 +36,7 @@ def load_conversation(db: Session, session_id: uuid.UUID, message_id: uuid.UUID)
         .where(SessionSuggestedFix.session_id == session_id)
         .order_by(SessionSuggestedFix.created_at, SessionSuggestedFix.id)
     ).all()
+    fix = active_fix(db, session_id)
     return Conversation(
         session_id=session.id,
         state_version=session.state_version,
@@ -44,22 +45,9 @@ def load_conversation(db: Session, session_id: uuid.UUID, message_id: uuid.UUID)
         psa_ticket_id=session.psa_ticket_id,
         transcript=[Turn(r.role, r.content) for r in reversed(rows)],
         facts=[f.text for f in live_facts(db, session_id)],
-        fix=_active(db, session_id),
+        fix=ActiveFix.of(fix) if fix is not None else None,
         tried=[{"title": t.title, "status": t.status} for t in tried],
         l1_walk=_walk(db, session.l1_session_id, session.intake),
-    )
-
-
-def _active(db: Session, session_id: uuid.UUID) -> ActiveFix | None:
-    fix = active_fix(db, session_id)
-    if fix is None:
-        return None
-    return ActiveFix(
-        id=fix.id, title=fix.title, description=fix.description, status=fix.status,
-        user_decision=fix.user_decision, script=fix.edited_script or fix.ai_drafted_script,
-        script_language=fix.script_language, applied_at=fix.applied_at, verified_at=fix.verified_at,
-        partial_notes=fix.partial_notes, pending_reason=fix.pending_reason, failure_reason=fix.failure_reason,
-        ai_outcome_proposal=fix.ai_outcome_proposal,
     )
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
+from db.models import SessionSuggestedFix
+from shared.llm.bundle import FixView, problem_of
 from shared.sessions.fixes import APPLIED_OUTCOMES, SCRIPT_LANGUAGES
 
 MAX_FACTS_PER_TURN = 10
@@ -30,20 +31,17 @@ class Turn:
 
 
 @dataclass(frozen=True)
-class ActiveFix:
+class ActiveFix(FixView):
+    """What a preview sees of the active fix, plus what the assistant needs to talk about it."""
+
     id: uuid.UUID
-    title: str
-    description: str
-    status: str
-    user_decision: str | None
-    script: str | None
-    script_language: str | None
-    applied_at: datetime | None
-    verified_at: datetime | None
-    partial_notes: str | None
-    pending_reason: str | None
-    failure_reason: str | None
-    ai_outcome_proposal: dict[str, Any] | None
+    script_language: str | None = None
+    ai_outcome_proposal: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, fix: SessionSuggestedFix) -> ActiveFix:
+        return cls(**cls.fields_of(fix), id=fix.id, script_language=fix.script_language,
+                   ai_outcome_proposal=fix.ai_outcome_proposal)
 
 
 @dataclass(frozen=True)
@@ -63,11 +61,7 @@ class Conversation:
 
     @property
     def problem(self) -> str:
-        for key in ("problem", "summary", "description", "text", "title"):
-            value = self.intake.get(key)
-            if isinstance(value, str) and value.strip():
-                return value.strip()
-        return ""
+        return problem_of(self.intake) or ""
 
     @property
     def latest(self) -> str:

@@ -35,8 +35,10 @@ class Chat:
         out = OfflineAssistant().reply(c, self.partials.append)
         fix, tried = c.fix, list(c.tried)
         if out.fix is not None:
-            fix = ActiveFix(uuid.uuid4(), out.fix.title, out.fix.description, "proposed", None, out.fix.script,
-                            out.fix.script_language, None, None, None, None, None, None)
+            fix = ActiveFix(id=uuid.uuid4(), title=out.fix.title, description=out.fix.description, status="proposed",
+                            user_decision=None, applied_at=None, verified_at=None, partial_notes=None,
+                            pending_reason=None, failure_reason=None, script=out.fix.script,
+                            script_language=out.fix.script_language)
             tried.append({"title": fix.title, "status": "proposed"})
         self.c = replace(c, transcript=[*c.transcript, Turn("assistant", out.text)], facts=[*c.facts, *out.facts],
                          fix=fix, tried=tried)

@@ -14,9 +14,8 @@ from typing import Any
 
 from shared.assistant.effects import result_of, store_reply, stored_reply
 from shared.assistant.snapshot import load_conversation
-from shared.errors import JobError
-from shared.llm.conversation import AssistantReply, Conversation
-from shared.metrics import record_assistant_defects, record_external_call, record_llm_tokens
+from shared.llm.conversation import AssistantReply
+from shared.metrics import record_assistant_defects
 from workers.context import JobContext
 
 log = logging.getLogger(__name__)
@@ -37,26 +36,6 @@ class PartialText:
         if now - self.last >= self.interval_s:
             self.last = now
             self.ctx.set_progress({"partial": text})
-
-
-def _generate(ctx: JobContext, conversation: Conversation) -> AssistantReply:
-    res = ctx.resources
-    generator = res.generator
-    started, status = time.monotonic(), None
-    try:
-        with ctx.slot("llm"):
-            reply: AssistantReply = generator.reply(conversation, PartialText(ctx))
-        status = 200
-    except JobError as err:
-        status = (err.detail or {}).get("status")
-        raise
-    finally:
-        if generator.name != "offline":
-            record_external_call(res.redis, res.namespace, provider=generator.name, status=status,
-                                 seconds=time.monotonic() - started)
-    if reply.usage:
-        record_llm_tokens(res.redis, res.namespace, model=reply.model, usage=reply.usage)
-    return reply
 
 
 def _report_defects(ctx: JobContext, generator: str, defects: list[str]) -> None:
@@ -82,7 +61,8 @@ def reply(ctx: JobContext) -> dict[str, Any]:
         return result
     if ctx.attempt > 1:
         ctx.set_progress(None)  # the failed attempt's partial text is not this attempt's
-    answer = _generate(ctx, conversation)
+    generator = ctx.resources.generator
+    answer: AssistantReply = ctx.llm(lambda: generator.reply(conversation, PartialText(ctx)))
     with ctx.tx() as db:
         result = store_reply(db, conversation, answer, job_id=ctx.job_id)
         ctx.set_progress(None, db)  # the stored message replaces the partial text
