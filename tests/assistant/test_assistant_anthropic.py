@@ -196,3 +196,13 @@ def test_a_redelivered_reply_job_stores_nothing_twice(app, client, tenant, anthr
     assert again["result"]["message_id"] == done["result"]["message_id"] and anthropic_stub.calls == calls
     assert count_rows(engine, SessionMessage, SessionMessage.role == "assistant") == 1
     assert again["result"]["suggested_fix_id"] == done["result"]["suggested_fix_id"]
+
+
+@pytest.mark.usefixtures("llm_worker")
+def test_tool_calls_filled_from_the_schemas_we_declare_are_accepted(client, tenant, anthropic_stub):
+    """The stub fills each named call from the request's own input_schema: our schemas and our checks agree."""
+    sid = new_session(client, tenant)["id"]
+    anthropic_stub.enqueue("ok", text="On it.", tools=[{"name": "suggest_fix"}, {"name": "record_facts"}])
+    result = say(client, tenant, sid, "Printing is broken")["result"]
+    assert result["defects"] == [] and result["suggested_fix_id"] and len(result["fact_ids"]) == 1
+    assert active_fix(client, tenant, sid)["title"] == "stub title text"

@@ -68,6 +68,31 @@ def default_responder(request: dict[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"answer": value}
 
 
+def request_problem(body: dict[str, Any]) -> str | None:
+    """What the real API would refuse in a request's tools and cache breakpoints (400), or None."""
+    names = []
+    for tool in body.get("tools") or []:
+        schema = tool.get("input_schema") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not isinstance(schema, dict) \
+                or schema.get("type") != "object":
+            return "tools: each tool needs a name and an input_schema of type object"
+        names.append(tool["name"])
+    if len(names) != len(set(names)):
+        return "tools: tool names must be unique"
+    choice = body.get("tool_choice")
+    if choice is not None and (not names or choice.get("type") not in ("auto", "any", "tool", "none")):
+        return "tool_choice: needs tools, and type auto, any, tool or none"
+    blocks = list(body.get("tools") or [])
+    system = body.get("system")
+    blocks += system if isinstance(system, list) else []
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        blocks += content if isinstance(content, list) else []
+    if sum(1 for b in blocks if isinstance(b, dict) and b.get("cache_control")) > 4:
+        return "A maximum of 4 blocks with cache_control may be provided."
+    return None
+
+
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -198,6 +223,9 @@ class AnthropicStub:
             return _error(400, "invalid_request_error", "anthropic-version: header is required")
         if not isinstance(body, dict) or not {"model", "max_tokens", "messages"} <= body.keys():
             return _error(400, "invalid_request_error", "model, max_tokens and messages are required")
+        problem = request_problem(body)
+        if problem:
+            return _error(400, "invalid_request_error", problem)
         kind, opts = self._next()  # scripted replies are consumed only by well-formed, authorised requests
         extra: dict[str, str] = dict(opts.get("headers") or {})
         if kind == "rate_limited":
@@ -225,6 +253,10 @@ class AnthropicStub:
     def _stream(self, kind: str, opts: dict[str, Any], request: dict[str, Any]) -> StreamPlan:
         scripted = {k: v for k, v in opts.items() if k in ("text", "tools")}
         script = {**(scripted or self.stream_responder(request)), **opts}
+        schemas = {t.get("name"): t.get("input_schema", {}) for t in request.get("tools") or []}
+        # A tool call scripted by name only gets an input valid for the schema the request declared.
+        script["tools"] = [t if "input" in t or "raw" in t else {**t, "input": _fill(schemas.get(t["name"], {}), "input", {})}
+                           for t in script.get("tools") or []]
         return plan(kind, script, request, self.cache.usage(request), ttft_s=self.ttft_s,
                     chunk_delay_s=self.chunk_delay_s, chunk_chars=self.chunk_chars)
 
