@@ -21,6 +21,7 @@ from shared.llm.conversation import (
     clean_facts,
     clean_fix,
     clean_outcome,
+    storable,
 )
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class ConversationClient(Protocol):
 
 def reply_from_turn(turn: StreamedTurn, generator: str) -> AssistantReply:
     """Validate each tool call; keep what is sound, name what is not. The text always survives."""
-    reply = AssistantReply(text=turn.text.strip(), generator=generator, model=turn.model or None,
+    reply = AssistantReply(text=storable(turn.text).strip(), generator=generator, model=turn.model or None,
                            usage=dict(turn.usage), defects=list(turn.defects))
     for call in turn.tool_calls:
         if call.name == "suggest_fix":

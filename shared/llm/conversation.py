@@ -111,7 +111,19 @@ class AssistantReply:
     usage: dict[str, int] = field(default_factory=dict)
 
 
+def storable(value: Any) -> Any:
+    """`value` without NUL characters, which Postgres refuses in text and jsonb (a model may emit them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 def _text(value: Any, limit: int) -> str | None:
+    value = storable(value)
     return value.strip()[:limit] if isinstance(value, str) and value.strip() else None
 
 
@@ -125,7 +137,7 @@ def clean_fix(raw: Any) -> tuple[FixProposal | None, str | None]:
         return None, "suggest_fix: title and description are required"
     if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 100:
         return None, "suggest_fix: confidence_pct must be a number from 0 to 100"
-    script = raw.get("script")
+    script = storable(raw.get("script"))
     if script is not None and not isinstance(script, str):
         return None, "suggest_fix: script must be a string"
     script = script.strip() if script and script.strip() else None
@@ -134,7 +146,7 @@ def clean_fix(raw: Any) -> tuple[FixProposal | None, str | None]:
     language = raw.get("script_language") or ("powershell" if script else None)
     if language is not None and language not in SCRIPT_LANGUAGES:
         return None, f"suggest_fix: unknown script_language {str(language)[:40]!r}"
-    parameters = raw.get("script_parameters")
+    parameters = storable(raw.get("script_parameters"))
     if parameters is not None and not isinstance(parameters, dict):
         return None, "suggest_fix: script_parameters must be an object"
     return FixProposal(title, description, int(confidence), script, language, parameters or None), None

@@ -62,3 +62,12 @@ def test_clean_rejects_what_the_api_would_store_wrongly():
     assert clean_outcome({"outcome": "dismissed", "reason": "r"})[0] is None  # the engineer's call alone
     partial, _ = clean_outcome({"outcome": "applied_partial", "reason": "Bob still can't print"})
     assert partial is not None and partial.notes == "Bob still can't print"  # PATCH needs notes for partial
+
+
+def test_nul_characters_never_reach_postgres():
+    turn = StreamedTurn(text="ok\x00 then", model="m", stop_reason="tool_use", tool_calls=[ToolCall("suggest_fix", {
+        "title": "T\x00", "description": "d", "confidence_pct": 50, "script": "a\x00b",
+        "script_parameters": {"p\x00": {"default": "\x00x"}}})])
+    reply = reply_from_turn(turn, "anthropic")
+    assert reply.text == "ok then" and reply.fix is not None
+    assert (reply.fix.title, reply.fix.script, reply.fix.parameters) == ("T", "ab", {"p": {"default": "x"}})
