@@ -79,6 +79,8 @@ class _Accumulator:
                 self.on_text(self.text)
             elif delta.type == "input_json_delta" and event.index in self.blocks:
                 self.blocks[event.index].raw += delta.partial_json
+                if self.text:  # text unchanged: lets a throttled sink catch up while a tool call streams
+                    self.on_text(self.text)
         elif kind == "content_block_stop" and event.index in self.blocks:
             self._close(self.blocks.pop(event.index))
         elif kind == "message_delta":

@@ -206,3 +206,14 @@ def test_tool_calls_filled_from_the_schemas_we_declare_are_accepted(client, tena
     result = say(client, tenant, sid, "Printing is broken")["result"]
     assert result["defects"] == [] and result["suggested_fix_id"] and len(result["fact_ids"]) == 1
     assert active_fix(client, tenant, sid)["title"] == "stub title text"
+
+
+@pytest.mark.usefixtures("llm_worker")
+def test_the_whole_text_shows_while_a_tool_call_is_still_streaming(client, tenant, anthropic_stub):
+    text = "Wedged queue; fix below."  # two deltas 0.1 s apart: the second falls inside the throttle interval
+    anthropic_stub.enqueue("ok", text=text, tools=[FIX_CALL], chunk_delay_s=0.1)
+    sid = new_session(client, tenant)["id"]
+    seen, done = watch(client, tenant.h("engineer"), post(client, tenant, sid, "help").get_json()["job"]["id"])
+    running = [s["progress"]["partial"] for s in seen if s["status"] == "running" and s["progress"]]
+    assert text in running, seen  # the last words are not held back until the message is stored
+    assert done["status"] == "succeeded" and done["result"]["suggested_fix_id"]

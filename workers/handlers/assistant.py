@@ -24,17 +24,22 @@ PROGRESS_INTERVAL_S = 0.25
 
 
 class PartialText:
-    """Write the reply so far to the job's progress: the first piece at once, then at most every interval."""
+    """Write the reply so far to the job's progress: the first piece at once, then at most every interval.
+
+    The generator calls it on every text delta and, while a tool call streams, again with the same text, so
+    the last words before a tool call are written once the interval allows; unchanged text is never rewritten.
+    """
 
     def __init__(self, ctx: JobContext, interval_s: float = PROGRESS_INTERVAL_S) -> None:
         self.ctx = ctx
         self.interval_s = interval_s
         self.last = float("-inf")
+        self.written = ""
 
     def __call__(self, text: str) -> None:
         now = time.monotonic()
-        if now - self.last >= self.interval_s:
-            self.last = now
+        if text != self.written and now - self.last >= self.interval_s:
+            self.last, self.written = now, text
             self.ctx.set_progress({"partial": text})
 
 
