@@ -59,4 +59,5 @@ TENANT_TABLES: tuple[str, ...] = (
     "previews",
     "batches",
     "l1_categories", "l1_flows", "l1_internal_tickets", "l1_walk_sessions",
+    "session_messages",
 )

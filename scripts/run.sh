@@ -133,8 +133,12 @@ JOB_ID=\$(curl -s -X POST $BASE_URL/api/v1/jobs $auth -H 'Content-Type: applicat
 # 2) long-poll the job until it changes (up to 10 s)
 curl -s "$BASE_URL/api/v1/jobs/\$JOB_ID?wait=10" $auth; echo
 
-# 3) start an AI troubleshooting session
-curl -s -X POST $BASE_URL/api/v1/ai-sessions $auth -H 'Content-Type: application/json' -d '{"intake_type": "free_text", "intake_content": {"problem": "Outlook keeps asking for a password"}}'; echo
+# 3) start an AI troubleshooting session (keeps its id in \$SESSION_ID)
+SESSION_ID=\$(curl -s -X POST $BASE_URL/api/v1/ai-sessions $auth -H 'Content-Type: application/json' -d '{"intake_type": "free_text", "intake_content": {"problem": "Outlook keeps asking for a password"}}' | tee /dev/stderr | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'); echo; echo "SESSION_ID=\$SESSION_ID"
+
+# 4) talk to the assistant (README "The assistant"): post a message, then long-poll its reply job
+REPLY_JOB=\$(curl -s -X POST $BASE_URL/api/v1/ai-sessions/\$SESSION_ID/messages $auth -H 'Content-Type: application/json' -d '{"content": "It started after the password change yesterday"}' | python3 -c 'import json, sys; print(json.load(sys.stdin)["job"]["id"])')
+curl -s "$BASE_URL/api/v1/jobs/\$REPLY_JOB?wait=10" $auth; echo; curl -s "$BASE_URL/api/v1/ai-sessions/\$SESSION_ID/messages" $auth; echo
 
 EOF
 

@@ -54,12 +54,25 @@ def record_external_call(client: redis.Redis, namespace: str, *, provider: str, 
         log.debug("metrics not recorded: %s", exc)
 
 
+# Usage fields counted, and their `direction` label: prompt caching shows as cache_write / cache_read.
+TOKEN_DIRECTIONS = {"input_tokens": "input", "output_tokens": "output",
+                    "cache_creation_input_tokens": "cache_write", "cache_read_input_tokens": "cache_read"}
+
+
 def record_llm_tokens(client: redis.Redis, namespace: str, *, model: str | None, usage: dict[str, int]) -> None:
     try:
         pipe = client.pipeline(transaction=False)
-        for direction in ("input_tokens", "output_tokens"):
-            if usage.get(direction):
-                pipe.hincrby(key(namespace, "llm_tokens_total"), f"{model or 'unknown'}{SEP}{direction[:-7]}", int(usage[direction]))
+        for field, direction in TOKEN_DIRECTIONS.items():
+            if usage.get(field):
+                pipe.hincrby(key(namespace, "llm_tokens_total"), f"{model or 'unknown'}{SEP}{direction}", int(usage[field]))
         pipe.execute()
+    except redis.RedisError as exc:
+        log.debug("metrics not recorded: %s", exc)
+
+
+def record_assistant_defects(client: redis.Redis, namespace: str, *, generator: str, count: int) -> None:
+    """Malformed or partial proposals the assistant dropped (the reply text was kept)."""
+    try:
+        client.hincrby(key(namespace, "assistant_defects_total"), generator, count)
     except redis.RedisError as exc:
         log.debug("metrics not recorded: %s", exc)

@@ -68,6 +68,8 @@ class FlowPilotCollector(Collector):
                          _decode(r.hgetall(key(ns, "external_call_seconds"))))
         yield _counter("flowpilot_llm_tokens", "LLM tokens by model and direction", ["model", "direction"],
                        _decode(r.hgetall(key(ns, "llm_tokens_total"))))
+        yield _counter("flowpilot_assistant_defects", "Assistant proposals dropped as malformed or partial (text kept)",
+                       ["generator"], _decode(r.hgetall(key(ns, "assistant_defects_total"))))
         jobs = GaugeMetricFamily("flowpilot_jobs", "Jobs in the database by kind and status", labels=["kind", "status"])
         with transaction(self.st.engine, SYSTEM) as db:
             for kind, status, count in db.execute(

@@ -1,22 +1,27 @@
 """What a job handler sees: its payload, its recovery points, fenced writes to its own row, capacity slots."""
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from db.engine import Scope, transaction
 from db.models import PsaConnection
+from shared.errors import JobError
 from shared.jobs import state_machine
-from shared.metrics import record_external_call
+from shared.jobs.notify import publish_change
+from shared.metrics import record_external_call, record_llm_tokens
 from shared.psa.base import PsaProvider
 from shared.psa.registry import provider_for
 from workers.resources import Resources
+
+R = TypeVar("R")
 
 
 class FencedOut(Exception):
@@ -61,6 +66,31 @@ class JobContext:
         with capacity.slot(str(self.account_id)):
             yield
 
+    def llm(self, call: Callable[[], R]) -> R:
+        """Run a generator call in an LLM slot; count it (status, latency) and the tokens its answer used.
+
+        `call` returns a generator's answer (a Draft, an AssistantReply…); its `model` and `usage`, if any,
+        feed flowpilot_llm_tokens_total. The offline generator is not an external call and is not counted.
+        """
+        res = self.resources
+        remote = res.generator.name != "offline"
+        started, status = time.monotonic(), None
+        try:
+            with self.slot("llm"):
+                answer = call()
+            status = 200
+        except JobError as err:
+            status = (err.detail or {}).get("status")
+            raise
+        finally:
+            if remote:
+                record_external_call(res.redis, res.namespace, provider=res.generator.name, status=status,
+                                     seconds=time.monotonic() - started)
+        usage = getattr(answer, "usage", None)
+        if usage:
+            record_llm_tokens(res.redis, res.namespace, model=getattr(answer, "model", None), usage=usage)
+        return answer
+
     def psa(self, conn: PsaConnection) -> PsaProvider:
         """The PSA client for a connection, with this worker's HTTP pool and every call counted in metrics."""
         res = self.resources
@@ -84,13 +114,18 @@ class JobContext:
         with self.tx() as own:
             self.record_step(name, data, own)
 
-    def set_progress(self, progress: dict[str, Any], db: Session | None = None) -> None:
-        """Visible progress for pollers (commits unless `db` given); doubles as a heartbeat."""
+    def set_progress(self, progress: dict[str, Any] | None, db: Session | None = None) -> None:
+        """Visible progress for pollers; doubles as a heartbeat.
+
+        Without `db` it commits at once and wakes the job's long-polls (they see it without waiting out
+        their timeout); with `db` the caller's commit makes it visible, and the runner's final notification.
+        """
         if db is not None:
             self._write(db, progress=progress, heartbeat_at=func.now())
             return
         with self.tx() as own:
             self.set_progress(progress, own)
+        publish_change(self.resources.redis, self.resources.namespace, self.job_id)
 
     def complete(self, db: Session, result: dict[str, Any]) -> None:
         """Mark success inside the handler's own transaction, atomically with its domain writes."""

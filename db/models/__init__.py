@@ -2,7 +2,7 @@
 from db.models.accounts import Account, AccountSettings, ApiToken, PsaConnection, User
 from db.models.jobs import Batch, Job, Preview
 from db.models.l1 import L1Category, L1Flow, L1InternalTicket, L1WalkSession
-from db.models.sessions import AiSession, SessionFact, SessionSuggestedFix
+from db.models.sessions import AiSession, SessionFact, SessionMessage, SessionSuggestedFix
 from db.models.templates import DraftTemplate, ScriptTemplate
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "PsaConnection",
     "ScriptTemplate",
     "SessionFact",
+    "SessionMessage",
     "SessionSuggestedFix",
     "User",
     "L1Category", "L1Flow", "L1InternalTicket", "L1WalkSession",

@@ -5,7 +5,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, created_at, pk, updated_at
@@ -20,6 +21,8 @@ FIX_STATUSES = (
     "dismissed",
 )
 FIX_DECISIONS = ("one_off", "draft_template", "build_template", "dismissed")
+FACT_SOURCES = ("engineer", "assistant")
+MESSAGE_ROLES = ("user", "assistant")
 
 
 class AiSession(Base):
@@ -32,6 +35,14 @@ class AiSession(Base):
         Index("ix_ai_sessions_account_created", "account_id", "created_at", "id"),
         Index("ix_ai_sessions_account_status_created", "account_id", "status", "created_at", "id"),
         Index("ix_ai_sessions_account_updated", "account_id", "updated_at"),
+        # One engineer session per escalated walk: a second take is refused by the database too.
+        Index(
+            "uq_ai_sessions_l1_session",
+            "account_id",
+            "l1_session_id",
+            unique=True,
+            postgresql_where=text("l1_session_id IS NOT NULL"),
+        ),
     )
     id: Mapped[uuid.UUID] = pk()
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -53,6 +64,8 @@ class AiSession(Base):
     resolution_summary: Mapped[str | None] = mapped_column(String(500))
     escalation_reason: Mapped[str | None] = mapped_column(String(500))
     resolved_at: Mapped[datetime | None]
+    # The escalated L1 walk this session was started from (intake_type l1_escalation).
+    l1_session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("l1_walk_sessions.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -68,11 +81,14 @@ class SessionFact(Base):
             "created_at",
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        CheckConstraint("source IN ('engineer','assistant')", name="source"),
     )
     id: Mapped[uuid.UUID] = pk()
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ai_sessions.id", ondelete="CASCADE"))
     text: Mapped[str] = mapped_column(Text)
+    # Who stated it: the engineer (POST /facts) or the assistant recording what the engineer confirmed.
+    source: Mapped[str] = mapped_column(String(16), default="engineer", server_default="engineer")
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at()
     deleted_at: Mapped[datetime | None]
@@ -114,6 +130,7 @@ class SessionSuggestedFix(Base):
     )
     ai_drafted_script: Mapped[str | None] = mapped_column(Text)
     ai_drafted_parameters: Mapped[dict[str, Any] | None]
+    script_language: Mapped[str | None] = mapped_column(String(32))
     user_decision: Mapped[str | None] = mapped_column(String(32))
     edited_script: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="proposed", server_default="proposed")
@@ -124,4 +141,43 @@ class SessionSuggestedFix(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     ai_outcome_proposal: Mapped[dict[str, Any] | None]
     superseded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+
+
+class SessionMessage(Base):
+    """One turn of the assistant conversation, with the effects an assistant turn had.
+
+    `seq` orders the transcript: both writers (the POST and the reply job) lock the session row before
+    inserting, so per session it follows commit order and `?after=` polling never skips a message.
+    An assistant message is unique per job, so a retried or redelivered reply job cannot store it twice.
+    """
+
+    __tablename__ = "session_messages"
+    __table_args__ = (
+        CheckConstraint("role IN ('user','assistant')", name="role"),
+        Index("ix_session_messages_session_seq", "session_id", "seq"),
+        Index(
+            "uq_session_messages_reply_job",
+            "job_id",
+            unique=True,
+            postgresql_where=text("role = 'assistant'"),
+        ),
+    )
+    id: Mapped[uuid.UUID] = pk()
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ai_sessions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # user: the reply job it started; assistant: the job that wrote it.
+    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    suggested_fix_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("session_suggested_fixes.id", ondelete="SET NULL")
+    )
+    fact_ids: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    outcome_proposal: Mapped[dict[str, Any] | None]
+    generator: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(128))
+    usage: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = created_at()

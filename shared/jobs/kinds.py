@@ -26,6 +26,7 @@ KINDS: dict[str, KindSpec] = {
     "psa.test_connection": KindSpec(max_attempts=1),
     "psa.list_boards": KindSpec(max_attempts=3),
     "psa.list_statuses": KindSpec(max_attempts=3),
+    "assistant.reply": KindSpec(max_attempts=5),
     "writeback.reverify": KindSpec(queue=BATCH, max_attempts=5),
     "batch.expand": KindSpec(queue=BATCH, max_attempts=10),
 }

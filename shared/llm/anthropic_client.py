@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 
 from shared.errors import PermanentError, TransientError
 from shared.llm.structured import StructuredResult
 from shared.retry_policy import parse_retry_after
+
+if TYPE_CHECKING:
+    from shared.llm.anthropic_stream import StreamedTurn
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,9 @@ _PERMANENT_STATUS = {
 # Stop reasons whose text is cut mid-way: parsing it would at best yield a partial note.
 _TRUNCATED = {"max_tokens", "model_context_window_exceeded"}
 _MAX_MESSAGE = 300
+# Error types a stream may report after its 200 headers, that a later attempt can get past.
+_STREAM_ERRORS = {"overloaded_error": "llm_overloaded", "rate_limit_error": "llm_rate_limited",
+                  "api_error": "llm_unavailable", "timeout_error": "llm_timeout"}
 
 
 def _redact(text: str, secret: str | None) -> str:
@@ -65,6 +72,11 @@ def classify(exc: anthropic.APIError, *, secret: str | None = None) -> Transient
     message = _redact(f"Anthropic API {status}: {exc.api_message or type(exc).__name__}", secret)
     retry_after = _retry_after(exc.response.headers)
 
+    if status < 400:  # an `error` event inside a 200 stream: only the body's error type says what happened
+        code = _STREAM_ERRORS.get(exc.type or "")
+        if code is not None:
+            return TransientError(code, message, detail=detail)
+        return PermanentError("llm_error", message, detail=detail)
     # OverloadedError (529) subclasses InternalServerError in SDK 2.x, so it must come first.
     if isinstance(exc, anthropic.OverloadedError) or status == 529:
         return TransientError("llm_overloaded", message, retry_after=retry_after, detail=detail)
@@ -180,3 +192,11 @@ class AnthropicStructuredClient:
             getattr(message, "_request_id", None),
         )
         return result
+
+    def stream(self, *, system: list[dict[str, Any]], messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+               max_tokens: int, on_text: Callable[[str], None]) -> StreamedTurn:
+        """One streamed turn with tools (the assistant): text reaches `on_text` as it is generated."""
+        from shared.llm.anthropic_stream import stream_turn
+
+        return stream_turn(self._client, model=self.model, system=system, messages=messages, tools=tools,
+                           max_tokens=max_tokens, on_text=on_text, secret=self._api_key)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from db.models import SessionSuggestedFix
 from shared.sessions.fixes import active_fix
 from shared.sessions.service import get_session, live_facts
 
@@ -25,6 +26,26 @@ class FixView:
     failure_reason: str | None
     script: str | None  # the engineer's edited script, else the AI draft
 
+    @staticmethod
+    def fields_of(fix: SessionSuggestedFix) -> dict[str, Any]:
+        return dict(title=fix.title, description=fix.description, status=fix.status, user_decision=fix.user_decision,
+                    applied_at=fix.applied_at, verified_at=fix.verified_at, partial_notes=fix.partial_notes,
+                    pending_reason=fix.pending_reason, failure_reason=fix.failure_reason,
+                    script=fix.edited_script or fix.ai_drafted_script)
+
+    @classmethod
+    def of(cls, fix: SessionSuggestedFix) -> FixView:
+        return cls(**cls.fields_of(fix))
+
+
+def problem_of(intake: dict[str, Any]) -> str | None:
+    """The problem statement of a session's intake, under whichever key the client used."""
+    for key in ("problem", "summary", "description", "text", "title"):
+        value = intake.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
 
 @dataclass(frozen=True)
 class PreviewBundle:
@@ -38,11 +59,7 @@ class PreviewBundle:
 
     @property
     def problem(self) -> str:
-        for key in ("problem", "summary", "description", "text", "title"):
-            value = self.intake.get(key)
-            if isinstance(value, str) and value.strip():
-                return value.strip()
-        return "the reported issue"
+        return problem_of(self.intake) or "the reported issue"
 
     def as_prompt_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -54,20 +71,6 @@ def load_bundle(db: Session, session_id: uuid.UUID) -> PreviewBundle:
     """Call inside a REPEATABLE READ transaction so every row comes from one snapshot."""
     session = get_session(db, session_id)  # NotFound (deleted since the job was created) fails the job
     fix = active_fix(db, session_id)
-    fix_view = None
-    if fix is not None:
-        fix_view = FixView(
-            title=fix.title,
-            description=fix.description,
-            status=fix.status,
-            user_decision=fix.user_decision,
-            applied_at=fix.applied_at,
-            verified_at=fix.verified_at,
-            partial_notes=fix.partial_notes,
-            pending_reason=fix.pending_reason,
-            failure_reason=fix.failure_reason,
-            script=(fix.edited_script or fix.ai_drafted_script),
-        )
     return PreviewBundle(
         session_id=session.id,
         state_version=session.state_version,
@@ -75,5 +78,5 @@ def load_bundle(db: Session, session_id: uuid.UUID) -> PreviewBundle:
         intake=dict(session.intake or {}),
         psa_ticket_id=session.psa_ticket_id,
         facts=[f.text for f in live_facts(db, session_id)],
-        fix=fix_view,
+        fix=FixView.of(fix) if fix is not None else None,
     )

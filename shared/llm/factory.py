@@ -19,4 +19,4 @@ def build_generator(settings: Settings) -> Generator:
         timeout_s=settings.flowpilot_llm_timeout_s,
         max_retries=settings.flowpilot_llm_sdk_retries,
     )
-    return LlmGenerator(client)
+    return LlmGenerator(client, conversation=client)

@@ -1,10 +1,11 @@
-"""One interface for every generator (offline, Anthropic): drafts and template proposals."""
+"""One interface for every generator (offline, Anthropic): drafts, template proposals, assistant turns."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared.llm.bundle import PreviewBundle
+from shared.llm.conversation import AssistantReply, Conversation, TextSink
 from shared.llm.next_node import NextNodeContext
 from shared.llm.sections import PreviewKind
 from shared.llm.template_heuristics import TemplateProposal
@@ -28,3 +29,5 @@ class Generator(Protocol):
     def extract_template(self, script: str, facts: list[str]) -> TemplateProposal: ...
 
     def next_node(self, context: NextNodeContext) -> dict[str, Any]: ...
+
+    def reply(self, conversation: Conversation, on_text: TextSink) -> AssistantReply: ...

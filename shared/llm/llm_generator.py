@@ -6,7 +6,9 @@ import re
 from typing import Any
 
 from shared.errors import PermanentError
+from shared.llm.assistant_llm import ConversationClient, LlmAssistant
 from shared.llm.bundle import PreviewBundle
+from shared.llm.conversation import AssistantReply, Conversation, TextSink
 from shared.llm.generator import Draft
 from shared.llm.next_node import NEXT_NODE_SCHEMA, NextNodeContext, normalize_node
 from shared.llm.outcome_rules import SYSTEM_RULES
@@ -51,9 +53,16 @@ NEXT_NODE_SYSTEM = (
 
 
 class LlmGenerator:
-    def __init__(self, client: StructuredClient, name: str = "anthropic") -> None:
+    def __init__(self, client: StructuredClient, name: str = "anthropic", *,
+                 conversation: ConversationClient | None = None) -> None:
         self.client = client
         self.name = name
+        self.assistant = LlmAssistant(conversation, name) if conversation is not None else None
+
+    def reply(self, conversation: Conversation, on_text: TextSink) -> AssistantReply:
+        if self.assistant is None:
+            raise PermanentError("assistant_unavailable", "this generator has no streaming client for the assistant")
+        return self.assistant.reply(conversation, on_text)
 
     def draft(self, kind: PreviewKind, bundle: PreviewBundle) -> Draft:
         fields = ", ".join(f"{key} ({heading})" for key, heading in SECTIONS[kind])

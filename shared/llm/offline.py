@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.llm.assistant_offline import OfflineAssistant
 from shared.llm.bundle import FixView, PreviewBundle
+from shared.llm.conversation import AssistantReply, Conversation, TextSink
 from shared.llm.generator import Draft
 from shared.llm.l1_offline import offline_next_node
 from shared.llm.next_node import NextNodeContext
@@ -125,3 +127,6 @@ class OfflineGenerator:
 
     def next_node(self, context: NextNodeContext) -> dict[str, Any]:
         return offline_next_node(context)
+
+    def reply(self, conversation: Conversation, on_text: TextSink) -> AssistantReply:
+        return OfflineAssistant().reply(conversation, on_text)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -21,10 +21,19 @@ from shared.sessions.service import bump_state_version
 
 TERMINAL_OUTCOMES = frozenset({"applied_success", "applied_failed", "dismissed"})
 NOTES_REQUIRED = frozenset({"applied_partial", "applied_pending"})
+# Outcomes the assistant may propose (dismissing is the engineer's call alone).
+APPLIED_OUTCOMES = ("applied_success", "applied_failed", "applied_partial", "applied_pending")
+# An outcome may still be recorded (or proposed) for a fix in these statuses.
+OPEN_STATUSES = frozenset({"proposed", "applied_partial", "applied_pending"})
+ScriptLanguage = Literal["powershell", "cmd", "bash", "python"]
+SCRIPT_LANGUAGES: tuple[str, ...] = get_args(ScriptLanguage)
 
 
-def create_fix(db: Session, session: AiSession, fields: dict[str, Any]) -> tuple[SessionSuggestedFix, int]:
-    """Supersede the active fix and insert the new one; the session row lock orders concurrent creates."""
+def supersede_and_insert(db: Session, session: AiSession, fields: dict[str, Any]) -> SessionSuggestedFix:
+    """Supersede the active fix and insert the new one, without bumping (callers bump once).
+
+    The session row lock orders concurrent creates (the API's and the assistant's alike).
+    """
     db.execute(select(AiSession.id).where(AiSession.id == session.id).with_for_update())
     db.execute(
         update(SessionSuggestedFix)
@@ -37,6 +46,12 @@ def create_fix(db: Session, session: AiSession, fields: dict[str, Any]) -> tuple
     db.add(fix)
     db.flush()
     db.refresh(fix)
+    return fix
+
+
+def create_fix(db: Session, session: AiSession, fields: dict[str, Any]) -> tuple[SessionSuggestedFix, int]:
+    """POST …/suggested-fixes: supersede the active fix, insert the new one, bump state_version."""
+    fix = supersede_and_insert(db, session, fields)
     return fix, bump_state_version(db, session.id)
 
 
@@ -128,6 +143,7 @@ def record_outcome(
         raise conflict("fix_outcome_terminal", f"fix is already in terminal status {fix.status!r}")
     now = func.now()
     fix.status = outcome
+    fix.ai_outcome_proposal = None  # the engineer decided: the assistant's proposal is answered
     if outcome == "applied_partial":
         fix.partial_notes = cleaned
     elif outcome == "applied_pending":
@@ -155,6 +171,7 @@ def fix_to_dict(f: SessionSuggestedFix) -> dict[str, Any]:
         "script_template_id": str(f.script_template_id) if f.script_template_id else None,
         "ai_drafted_script": f.ai_drafted_script,
         "ai_drafted_parameters": f.ai_drafted_parameters,
+        "script_language": f.script_language,
         "edited_script": f.edited_script,
         "user_decision": f.user_decision,
         "status": f.status,
@@ -163,6 +180,7 @@ def fix_to_dict(f: SessionSuggestedFix) -> dict[str, Any]:
         "partial_notes": f.partial_notes,
         "pending_reason": f.pending_reason,
         "failure_reason": f.failure_reason,
+        "ai_outcome_proposal": f.ai_outcome_proposal,
         "superseded_at": iso(f.superseded_at),
         "created_at": iso(f.created_at),
     }

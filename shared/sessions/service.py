@@ -40,6 +40,7 @@ def create_session(
     intake: dict[str, Any],
     psa_connection_id: uuid.UUID | None,
     psa_ticket_id: str | None,
+    l1_session_id: uuid.UUID | None = None,
 ) -> AiSession:
     if psa_connection_id is not None:
         connection = db.get(PsaConnection, psa_connection_id)
@@ -63,6 +64,7 @@ def create_session(
         intake=intake,
         psa_connection_id=psa_connection_id,
         psa_ticket_id=psa_ticket_id,
+        l1_session_id=l1_session_id,
     )
     db.add(row)
     db.flush()
@@ -80,13 +82,22 @@ def list_sessions(
     return next_cursor(rows, limit)
 
 
-def add_fact(db: Session, session: AiSession, text: str, created_by: uuid.UUID) -> tuple[SessionFact, int]:
+def insert_fact(
+    db: Session, session: AiSession, text: str, *, created_by: uuid.UUID | None, source: str = "engineer"
+) -> SessionFact:
+    """Insert without bumping: for callers that write several effects under one bump (the assistant)."""
     fact = SessionFact(
-        id=uuid.uuid4(), account_id=session.account_id, session_id=session.id, text=text, created_by=created_by
+        id=uuid.uuid4(), account_id=session.account_id, session_id=session.id, text=text, source=source,
+        created_by=created_by,
     )
     db.add(fact)
     db.flush()
     db.refresh(fact)
+    return fact
+
+
+def add_fact(db: Session, session: AiSession, text: str, created_by: uuid.UUID) -> tuple[SessionFact, int]:
+    fact = insert_fact(db, session, text, created_by=created_by)
     return fact, bump_state_version(db, session.id)
 
 
@@ -131,6 +142,7 @@ def session_to_dict(s: AiSession) -> dict[str, Any]:
         "resolution_summary": s.resolution_summary,
         "escalation_reason": s.escalation_reason,
         "resolved_at": iso(s.resolved_at),
+        "l1_session_id": str(s.l1_session_id) if s.l1_session_id else None,
         "created_at": iso(s.created_at),
         "updated_at": iso(s.updated_at),
     }
@@ -141,6 +153,7 @@ def fact_to_dict(f: SessionFact) -> dict[str, Any]:
         "id": str(f.id),
         "session_id": str(f.session_id),
         "text": f.text,
+        "source": f.source,
         "created_at": iso(f.created_at),
         "deleted_at": iso(f.deleted_at),
     }

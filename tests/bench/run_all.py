@@ -82,6 +82,13 @@ def rows_for(name: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             (name, "state change -> ready preview p50", f"{_f(ch.get('p50_ms'))} ms",
              f"stub LLM delay {_f(d.get('llm_delay_ms'))} ms"),
         ]
+        fp, done = d.get("assistant_first_partial", {}), d.get("assistant_complete", {})
+        rows += [
+            (name, "assistant: message -> first partial p50 / p95", f"{_f(fp.get('p50_ms'))} / {_f(fp.get('p95_ms'))} ms",
+             f"stub time to first token {_f(d.get('assistant_ttft_ms'))} ms"),
+            (name, "assistant: message -> reply complete p50 / p95",
+             f"{_f(done.get('p50_ms'))} / {_f(done.get('p95_ms'))} ms", f"stub stream {_f(d.get('assistant_stream_ms'))} ms"),
+        ]
     elif name == "writeback":
         for run, v in sorted((d.get("runs") or {}).items()):
             base = (f"bare {_f(v.get('bare_jobs_per_s'))} jobs/s" if "bare_jobs_per_s" in v

@@ -3,6 +3,8 @@
 Why: SDK 2.x is built on httpx2, so respx/pytest-httpx cannot intercept it. This stub speaks the real
 wire format over HTTP (auth, `anthropic-version`, `request-id`, error bodies, usage) so the real SDK,
 its error classes and our mapping are exercised end to end. Script failures with `enqueue(kind, ...)`.
+`stream: true` requests are answered with Server-Sent Events (tests/fakes/anthropic_sse.py): text and
+tool_use blocks, time to first token, stalls and mid-stream errors, prompt-cache usage.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.anthropic_sse import PromptCache, StreamPlan, default_stream_script, encode, plan
 
 Responder = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -64,6 +68,31 @@ def default_responder(request: dict[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"answer": value}
 
 
+def request_problem(body: dict[str, Any]) -> str | None:
+    """What the real API would refuse in a request's tools and cache breakpoints (400), or None."""
+    names = []
+    for tool in body.get("tools") or []:
+        schema = tool.get("input_schema") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not isinstance(schema, dict) \
+                or schema.get("type") != "object":
+            return "tools: each tool needs a name and an input_schema of type object"
+        names.append(tool["name"])
+    if len(names) != len(set(names)):
+        return "tools: tool names must be unique"
+    choice = body.get("tool_choice")
+    if choice is not None and (not names or choice.get("type") not in ("auto", "any", "tool", "none")):
+        return "tool_choice: needs tools, and type auto, any, tool or none"
+    blocks = list(body.get("tools") or [])
+    system = body.get("system")
+    blocks += system if isinstance(system, list) else []
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        blocks += content if isinstance(content, list) else []
+    if sum(1 for b in blocks if isinstance(b, dict) and b.get("cache_control")) > 4:
+        return "A maximum of 4 blocks with cache_control may be provided."
+    return None
+
+
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -75,10 +104,15 @@ def _text_of(content: Any) -> str:
 class AnthropicStub:
     """Threaded HTTP server on 127.0.0.1:<free port>; use as a context manager or start()/stop()."""
 
-    def __init__(self, api_key: str = "sk-ant-stub-key", *, responder: Responder | None = None, delay_s: float = 0.0):
+    def __init__(self, api_key: str = "sk-ant-stub-key", *, responder: Responder | None = None, delay_s: float = 0.0,
+                 ttft_s: float = 0.0, chunk_delay_s: float = 0.0, chunk_chars: int = 12):
         self.api_key = api_key
         self.responder: Responder = responder or default_responder
+        self.stream_responder: Responder = default_stream_script  # unscripted streamed turns
         self.delay_s = delay_s  # applied to every request (benchmarks)
+        # Streamed replies: wait before the first delta, between deltas, and the text per delta.
+        self.ttft_s, self.chunk_delay_s, self.chunk_chars = ttft_s, chunk_delay_s, chunk_chars
+        self.cache = PromptCache()
         self._script: deque[tuple[str, dict[str, Any]]] = deque()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -129,6 +163,8 @@ class AnthropicStub:
         ok(data=dict | text=str), rate_limited(retry_after="1"), overloaded(retry_after=None),
         server_error(status=500), bad_request(message=...), max_tokens(), slow(seconds=1.0, then ok opts),
         refusal(), error(status, error_type, message, headers={}). Any kind also takes headers={...}.
+        Streamed requests (ok, slow, max_tokens) also take text=..., tools=[{"name", "input"} | {"name", "raw"}],
+        ttft_s, chunk_delay_s, stall_s (silence after the first delta), stream_error="overloaded_error".
         """
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(KINDS)}")
@@ -169,7 +205,8 @@ class AnthropicStub:
         bearer = headers.get("authorization", "")
         return bearer == f"Bearer {self.api_key}" or headers.get("x-api-key") == self.api_key
 
-    def respond(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def respond(self, path: str, headers: dict[str, str],
+                raw: bytes) -> tuple[int, dict[str, str], dict[str, Any] | StreamPlan]:
         """Status, extra headers and JSON body for one request (pure apart from recording/sleeping)."""
         try:
             body = json.loads(raw or b"{}")
@@ -186,6 +223,9 @@ class AnthropicStub:
             return _error(400, "invalid_request_error", "anthropic-version: header is required")
         if not isinstance(body, dict) or not {"model", "max_tokens", "messages"} <= body.keys():
             return _error(400, "invalid_request_error", "model, max_tokens and messages are required")
+        problem = request_problem(body)
+        if problem:
+            return _error(400, "invalid_request_error", problem)
         kind, opts = self._next()  # scripted replies are consumed only by well-formed, authorised requests
         extra: dict[str, str] = dict(opts.get("headers") or {})
         if kind == "rate_limited":
@@ -206,7 +246,19 @@ class AnthropicStub:
                           str(opts.get("message", "error")), extra)
         if kind == "slow":
             self._stopping.wait(float(opts.get("seconds", 1.0)))
+        if body.get("stream") is True:
+            return 200, extra, self._stream(kind, opts, body)
         return 200, extra, self._message(kind, opts, body)
+
+    def _stream(self, kind: str, opts: dict[str, Any], request: dict[str, Any]) -> StreamPlan:
+        scripted = {k: v for k, v in opts.items() if k in ("text", "tools")}
+        script = {**(scripted or self.stream_responder(request)), **opts}
+        schemas = {t.get("name"): t.get("input_schema", {}) for t in request.get("tools") or []}
+        # A tool call scripted by name only gets an input valid for the schema the request declared.
+        script["tools"] = [t if "input" in t or "raw" in t else {**t, "input": _fill(schemas.get(t["name"], {}), "input", {})}
+                           for t in script.get("tools") or []]
+        return plan(kind, script, request, self.cache.usage(request), ttft_s=self.ttft_s,
+                    chunk_delay_s=self.chunk_delay_s, chunk_chars=self.chunk_chars)
 
     def _message(self, kind: str, opts: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         text = opts["text"] if "text" in opts else json.dumps(opts.get("data") or self.responder(request))
@@ -262,6 +314,9 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         status, extra, body = self.owner.respond(self.path.split("?", 1)[0], headers, raw)
         request_id = f"req_{uuid.uuid4().hex[:24]}"
+        if isinstance(body, StreamPlan):
+            self._send_stream(body, request_id, extra)
+            return
         if status >= 400:
             body["request_id"] = request_id
         payload = json.dumps(body).encode()
@@ -276,6 +331,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+            self.close_connection = True
+
+    def _send_stream(self, stream: StreamPlan, request_id: str, extra: dict[str, str]) -> None:
+        """200 + text/event-stream, one chunk per event, each written when its wait is over."""
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream; charset=utf-8")
+            self.send_header("cache-control", "no-cache")
+            self.send_header("transfer-encoding", "chunked")
+            self.send_header("request-id", request_id)
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            for wait, name, data in stream.events:
+                if wait and self.owner._stopping.wait(wait):
+                    break
+                if name is not None and data is not None:
+                    payload = encode(name, data)
+                    self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (read timeout test)
             self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet

@@ -42,6 +42,7 @@ BODIES: dict[str, dict[str, Any]] = {
                      "ai_drafted_script": "Restart-Service Spooler"},
     "fixes.decision": {"decision": "one_off"},
     "fixes.outcome": {"outcome": "applied_success"},
+    "assistant.post_message": {"content": "The spooler stops again after a minute"},
     "writeback.post_resolution": {"markdown": "## Summary\n\nPrinter back online."},
     "writeback.post_escalation": {"markdown": "## Problem\n\nPrinter offline."},
     "tenant.create_connection": {"provider": "connectwise", "site_url": "http://127.0.0.1:9", "company_id": "acme",

@@ -72,6 +72,8 @@ def build_world(client: Any, tenant: Any, *, site_url: str = "http://127.0.0.1:9
     fix = _ok(client.post(f"/api/v1/ai-sessions/{sid}/suggested-fixes", json={
         "title": "Restart spooler", "description": "Restart it", "confidence_pct": 70,
         "ai_drafted_script": "Restart-Service Spooler"}, headers=h("engineer")), 201)
+    _ok(client.post(f"/api/v1/ai-sessions/{sid}/messages", json={"content": f"message {tag}"},
+                    headers=h("engineer")), 202)  # a message and its (queued) reply job
     job = _ok(client.post("/api/v1/jobs", json={"kind": "system.echo", "payload": {"tag": tag}}, headers=h("admin")), 202)
     batch = _ok(client.post("/api/v1/batches", json={"action": "regenerate_resolution_note"}, headers=h("admin")), 202)
     create_flow(client, tenant, OUTLOOK)  # published: intake below matches it

@@ -30,6 +30,7 @@ class FixCreate(Strict):
     script_template_id: uuid.UUID | None = None
     ai_drafted_script: str | None = Field(default=None, max_length=MAX_SCRIPT)
     ai_drafted_parameters: dict[str, Any] | None = None
+    script_language: fixes.ScriptLanguage | None = None
 
 
 class Decision(Strict):

@@ -8,9 +8,11 @@ from flask import Blueprint, jsonify
 from pydantic import Field, StringConstraints
 
 from db.models import Job, L1Flow, L1InternalTicket, L1WalkSession
+from shared.isotime import iso
 from shared.l1 import ai_build, sessions, tickets, walk
 from shared.l1.intake import IntakeRequest, run_intake
 from shared.l1.matching import Thresholds
+from shared.sessions.l1_intake import taken_by
 from web.auth import ENGINEER_UP, L1_UP, principal, require
 from web.db import db
 from web.openapi import doc
@@ -203,8 +205,14 @@ def escalate_without_walk() -> Any:
 
 @bp.get("/escalations")
 @require(*ENGINEER_UP)
-@doc("Escalated walks, most recent first, with their path and notes", query=EscalationsQuery)
+@doc("Escalated walks, most recent first, with their path, notes and the session that took each", query=EscalationsQuery)
 def escalations() -> Any:
     q = parse_query(EscalationsQuery)
     rows, cursor = sessions.list_escalated(db(), q.cursor, q.limit)
-    return jsonify({"items": sessions.hydrate(db(), rows), "next_cursor": cursor})
+    taken = taken_by(db(), [r.id for r in rows])
+    items = []
+    for row, item in zip(rows, sessions.hydrate(db(), rows), strict=True):
+        by = taken.get(row.id)  # the engineer session started from this walk, if one was
+        items.append({**item, "taken_by_session_id": str(by.id) if by else None,
+                      "taken_at": iso(by.created_at) if by else None})
+    return jsonify({"items": items, "next_cursor": cursor})

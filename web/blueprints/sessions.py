@@ -6,10 +6,10 @@ import uuid
 from typing import Any, Literal
 
 from flask import Blueprint, jsonify
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.errors import Invalid
-from shared.sessions import service
+from shared.sessions import l1_intake, service, status
 from web.auth import ENGINEER_UP, principal, require
 from web.db import db
 from web.openapi import doc
@@ -27,6 +27,13 @@ class SessionCreate(Strict):
     intake_content: dict[str, Any] = Field(default_factory=dict)
     psa_connection_id: uuid.UUID | None = None
     psa_ticket_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[0-9]+$")
+    l1_session_id: uuid.UUID | None = Field(default=None, description="the escalated walk (intake_type l1_escalation)")
+
+    @model_validator(mode="after")
+    def _walk_only_for_escalations(self) -> SessionCreate:
+        if (self.intake_type == "l1_escalation") != (self.l1_session_id is not None):
+            raise ValueError("l1_session_id is required with intake_type l1_escalation, and only with it")
+        return self
 
 
 class SessionList(Strict):
@@ -51,6 +58,13 @@ def create() -> Any:
             errors=[{"field": "intake_content", "message": f"at most {MAX_INTAKE_BYTES} bytes of JSON"}],
         )
     p = principal()
+    if body.l1_session_id is not None:
+        taken = l1_intake.start_from_escalation(
+            db(), account_id=p.tenant_id, created_by=p.user_id,
+            l1_session_id=body.l1_session_id, extra_intake=body.intake_content,
+            psa_connection_id=body.psa_connection_id, psa_ticket_id=body.psa_ticket_id,
+        )
+        return jsonify(service.session_to_dict(taken)), 201
     row = service.create_session(
         db(),
         account_id=p.tenant_id,
@@ -96,3 +110,24 @@ def delete_fact(session_id: uuid.UUID, fact_id: uuid.UUID) -> Any:
     session = service.get_session(db(), session_id)
     version = service.delete_fact(db(), session, fact_id)
     return jsonify({"id": str(fact_id), "deleted": True, "state_version": version})
+
+
+@bp.post("/<uuid:session_id>/pause")
+@require(*ENGINEER_UP)
+@doc("Pause an active session (409 session_state_conflict otherwise; bumps state_version)")
+def pause(session_id: uuid.UUID) -> Any:
+    return jsonify(service.session_to_dict(status.move(db(), session_id, "pause")))
+
+
+@bp.post("/<uuid:session_id>/resume")
+@require(*ENGINEER_UP)
+@doc("Resume a paused session (409 session_state_conflict otherwise; bumps state_version)")
+def resume(session_id: uuid.UUID) -> Any:
+    return jsonify(service.session_to_dict(status.move(db(), session_id, "resume")))
+
+
+@bp.post("/<uuid:session_id>/request-escalation")
+@require(*ENGINEER_UP)
+@doc("Ask for an escalation from an active or paused session (409 session_state_conflict otherwise)")
+def request_escalation(session_id: uuid.UUID) -> Any:
+    return jsonify(service.session_to_dict(status.move(db(), session_id, "request_escalation")))

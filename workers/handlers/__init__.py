@@ -1,7 +1,7 @@
 """Job handlers by kind. The actor name of each is its kind (`domain.verb`)."""
 from __future__ import annotations
 
-from workers.handlers import batches, previews, psa_setup, reverify, system, templates, writeback
+from workers.handlers import assistant, batches, previews, psa_setup, reverify, system, templates, writeback
 from workers.handlers import l1 as l1_handlers
 from workers.runner import Handler
 
@@ -13,6 +13,7 @@ HANDLERS: dict[str, Handler] = {
     "writeback.resolution_note": writeback.run,
     "writeback.escalation_package": writeback.run,
     "l1.next_node": l1_handlers.next_node,
+    "assistant.reply": assistant.reply,
     "writeback.reverify": reverify.reverify,
     "batch.expand": batches.expand,
     "psa.test_connection": psa_setup.test_connection,

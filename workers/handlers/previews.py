@@ -1,13 +1,10 @@
 """preview.resolution_note / preview.escalation_package: bundle → generator → cached preview."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from shared import previews
-from shared.errors import JobError
 from shared.llm.bundle import load_bundle
-from shared.metrics import record_external_call, record_llm_tokens
 from workers.context import JobContext
 
 
@@ -22,21 +19,7 @@ def _generate(ctx: JobContext, kind: str) -> dict[str, Any]:
             ctx.complete(db, result)
             return result
     generator = ctx.resources.generator
-    res = ctx.resources
-    started, status = time.monotonic(), None
-    try:
-        with ctx.slot("llm"):
-            draft = generator.draft(kind, bundle)  # type: ignore[arg-type]
-        status = 200
-    except JobError as err:
-        status = (err.detail or {}).get("status")
-        raise
-    finally:
-        if generator.name != "offline":
-            record_external_call(res.redis, res.namespace, provider=generator.name, status=status,
-                                 seconds=time.monotonic() - started)
-    if draft.usage:
-        record_llm_tokens(res.redis, res.namespace, model=draft.model, usage=draft.usage)
+    draft = ctx.llm(lambda: generator.draft(kind, bundle))  # type: ignore[arg-type]
     with ctx.tx() as db:
         row = previews.store(
             db,
