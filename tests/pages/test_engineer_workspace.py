@@ -13,6 +13,8 @@ EDIT = "Edited in the browser: the customer confirmed Outlook stopped prompting.
 def test_sign_in_new_session_outcome_preview_edit_post(live_url, browser, people, connected, client, tenant, cw_sim,
                                                        worker):
     expect = sync_api.expect
+    new_session(client, tenant, None, "New laptop cannot join the office wifi")
+    new_session(client, tenant, connected, "Scanner emails never arrive in the shared mailbox")
     page = browser.page(DESKTOP)
 
     # `/` leads to /app, which asks for a sign-in; a wrong password says so without saying which part.
@@ -107,9 +109,12 @@ def test_sign_in_new_session_outcome_preview_edit_post(live_url, browser, people
     row = page.get_by_test_id("session-row").first
     expect(row).to_have_attribute("data-session-id", session_id)
     page.get_by_test_id("status-filter").select_option("active")
-    expect(page.get_by_test_id("session-row")).to_have_count(0)
+    expect(page.get_by_test_id("session-row")).to_have_count(2)
     page.get_by_test_id("status-filter").select_option("resolved")
     expect(page.get_by_test_id("session-row")).to_have_count(1)
+    page.get_by_test_id("status-filter").select_option("")
+    expect(page.get_by_test_id("session-row")).to_have_count(3)
+    page.get_by_role("button", name="Dismiss notification").click()
     shot(page, "02-sessions")
 
     # Sign out: the token is revoked on the server, not only forgotten here.

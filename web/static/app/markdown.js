@@ -1,5 +1,5 @@
 /* Markdown to safe DOM: marked parses, DOMPurify sanitises, and the result is appended as a DocumentFragment.
- * No HTML string is ever assigned to innerHTML by our code; links open in a new tab without a referrer. */
+ * Our code never assigns an HTML string to the DOM; links open in a new tab without a referrer. */
 import { useEffect, useRef } from "../vendor/preact-hooks.mjs";
 import { Marked } from "../vendor/marked.mjs";
 import DOMPurify from "../vendor/purify.mjs";

@@ -152,7 +152,7 @@ function PostStatus({ job, trouble, session, onRetry }) {
   const label = job.kind === "writeback.escalation_package" ? "Escalation package" : "Resolution note";
   return html`
     <section class=${`card post-status post-${job.status}`} aria-labelledby="post-h">
-      <h2 id="post-h">${label}: posting</h2>
+      <h2 id="post-h">${label}: ${{ succeeded: "posted", failed: "did not finish", cancelled: "cancelled" }[job.status] || "posting…"}</h2>
       <p class="post-line" aria-live="polite" aria-atomic="true">
         <span class="mono" data-testid="post-status" data-status=${job.status} data-step=${step || ""}>${job.status}${step ? `: ${step}` : ""}</span>
         ${job.status === "retrying" && job.next_attempt_at ? html` · next try ${fmtTime(job.next_attempt_at)}` : null}
@@ -170,7 +170,7 @@ function PostStatus({ job, trouble, session, onRetry }) {
     </section>`;
 }
 
-function PreviewPanel({ session, kind, posting, onConfirm, onClose }) {
+function PreviewPanel({ session, kind, posting, blocked, onConfirm, onClose }) {
   const k = KINDS[kind];
   const [phase, setPhase] = useState("loading"); // loading | generating | ready | error
   const [job, setJob] = useState(null);
@@ -254,9 +254,10 @@ function PreviewPanel({ session, kind, posting, onConfirm, onClose }) {
         <button type="button" class="btn" data-testid="preview-regenerate" onClick=${load}
           disabled=${phase === "loading" || phase === "generating"}>${phase === "error" ? "Try again" : "Regenerate"}</button>
         <button type="button" class="btn btn-primary" data-testid="preview-confirm"
-          disabled=${phase !== "ready" || !markdown.trim() || posting}
+          disabled=${phase !== "ready" || !markdown.trim() || posting || blocked}
           onClick=${() => onConfirm(kind, markdown)}>Confirm & post</button>
       </div>
+      ${blocked ? html`<p class="muted small">A note is already on the ticket from the post above: retry that post instead.</p>` : null}
     </section>`;
 }
 
@@ -288,6 +289,8 @@ export function ResolveEscalate({ session, writebackJob, onSessionChange }) {
   const [kind, setKind] = useState(null);
   const { job, trouble, postNote, retry } = usePost(session, writebackJob, onSessionChange);
   const posting = !!job && !isTerminal(job);
+  // A failed post that already put its note on the ticket: a new post would be refused (409); retry it.
+  const blocked = !!job && job.status === "failed" && (job.error || {}).code === "status_verification_failed";
 
   useEffect(() => {
     if (job && job.status === "succeeded") setKind(null);
@@ -309,7 +312,7 @@ export function ResolveEscalate({ session, writebackJob, onSessionChange }) {
           data-testid="preview-escalate" aria-pressed=${kind === "escalate" ? "true" : "false"} disabled=${posting}
           onClick=${() => setKind(kind === "escalate" ? null : "escalate")}>Escalate instead</button>` : null}
       </div>
-      ${kind ? html`<${PreviewPanel} key=${kind} session=${session} kind=${kind} posting=${posting}
+      ${kind ? html`<${PreviewPanel} key=${kind} session=${session} kind=${kind} posting=${posting} blocked=${blocked}
         onConfirm=${confirm} onClose=${() => setKind(null)} />` : null}
     </div>`;
 }

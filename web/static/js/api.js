@@ -1,6 +1,6 @@
 /* FlowPilot API client: the one module every page uses to talk to /api/v1 (the ops console included).
  *
- * - The bearer token lives in this tab's sessionStorage only: never in a URL, a cookie or localStorage.
+ * - The bearer token lives in this tab's sessionStorage only: never in a URL, a cookie or persistent storage.
  * - Errors arrive as RFC 9457 problem+json; they are thrown as ApiError with the stable `code`.
  * - A 401 forgets the token and tells every `onSignedOut` listener, so a page can ask the person to sign in.
  * - `watchJob` is the only job-watching loop: ETag + `?wait=` long-poll, backing off on 429 / 5xx / network
