@@ -11,7 +11,7 @@
 import { useEffect, useRef, useState } from "../vendor/preact-hooks.mjs";
 import { ApiError, get, isTerminal, post, retryJob, watchJob } from "../js/api.js";
 import { Markdown } from "./markdown.js";
-import { describeError, html, showToast } from "./ui.js";
+import { describeError, html, showToast, toastError } from "./ui.js";
 
 const PAGE = 100;
 
@@ -107,7 +107,7 @@ export function ConversationPanel({ sessionId, closed, onReply }) {
         showToast("info", "The assistant is still answering your last message.");
         follow(await get(`/api/v1/jobs/${encodeURIComponent(err.body.job_id)}`));
       } else if (missingApi(err)) setPhase("unavailable");
-      else showToast("error", describeError(err), { title: "Message not sent" });
+      else toastError(err, "Message not sent");
     } finally {
       setSending(false);
     }
@@ -121,7 +121,7 @@ export function ConversationPanel({ sessionId, closed, onReply }) {
     try {
       follow(await retryJob(reply.id));
     } catch (err) {
-      showToast("error", describeError(err), { title: "Could not retry" });
+      toastError(err, "Could not retry");
     }
   };
 

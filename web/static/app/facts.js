@@ -1,7 +1,7 @@
 /* The facts panel: what the engineer (or the assistant) has confirmed; add and remove. */
 import { useState } from "../vendor/preact-hooks.mjs";
 import { del, post } from "../js/api.js";
-import { describeError, html, showToast } from "./ui.js";
+import { html, showToast, toastError } from "./ui.js";
 
 export function FactsPanel({ sessionId, facts, closed, onChange }) {
   const [text, setText] = useState("");
@@ -18,7 +18,7 @@ export function FactsPanel({ sessionId, facts, closed, onChange }) {
       setText("");
       await onChange();
     } catch (err) {
-      showToast("error", describeError(err), { title: "Could not add the fact" });
+      toastError(err, "Could not add the fact");
     } finally {
       setBusy(false);
     }
@@ -30,7 +30,7 @@ export function FactsPanel({ sessionId, facts, closed, onChange }) {
       await onChange();
       showToast("info", `Removed the fact “${fact.text}”.`);
     } catch (err) {
-      showToast("error", describeError(err), { title: "Could not remove the fact" });
+      toastError(err, "Could not remove the fact");
     }
   };
 

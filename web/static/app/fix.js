@@ -7,7 +7,7 @@
  */
 import { useEffect, useRef, useState } from "../vendor/preact-hooks.mjs";
 import { patch, post, watchJob } from "../js/api.js";
-import { describeError, html, showToast } from "./ui.js";
+import { html, showToast, toastError } from "./ui.js";
 
 export const FIX_STATUS_WORDS = {
   proposed: "Suggested",
@@ -86,7 +86,7 @@ export function FixCard({ sessionId, fix, closed, onChange }) {
       showToast("info", decision === "dismissed" ? "Fix dismissed." : `Recorded: ${DECISIONS.find((d) => d[0] === decision)[1].toLowerCase()}.`);
       await onChange({ decided: true });
     } catch (err) {
-      showToast("error", describeError(err), { title: "Could not record the decision" });
+      toastError(err, "Could not record the decision");
     } finally {
       setBusy("");
     }
@@ -186,7 +186,7 @@ export function OutcomeBanner({ sessionId, fix, nudge, closed, onRecorded }) {
       showToast("success", `Recorded: ${FIX_STATUS_WORDS[updated.status].toLowerCase()}.`);
       onRecorded(updated);
     } catch (err) {
-      showToast("error", describeError(err), { title: "Could not record the outcome" });
+      toastError(err, "Could not record the outcome");
     } finally {
       setBusy(false);
     }

@@ -8,7 +8,7 @@
 import { useEffect, useRef, useState } from "../vendor/preact-hooks.mjs";
 import { ApiError, get, isTerminal, newIdempotencyKey, post, retryJob, watchJob } from "../js/api.js";
 import { Markdown } from "./markdown.js";
-import { describeError, fmtTime, html, showToast } from "./ui.js";
+import { describeError, fmtTime, html, showToast, toastError } from "./ui.js";
 
 export const KINDS = {
   resolve: { path: "resolution-note", title: "Resolution note", verb: "Resolve", audience: "Customer-visible note on the ticket",
@@ -128,7 +128,7 @@ function usePost(session, initialJob, onSessionChange) {
           return false;
         }
       }
-      showToast("error", describeError(err), { title: "Could not post" });
+      toastError(err, "Could not post");
       return false;
     }
   };
@@ -137,7 +137,7 @@ function usePost(session, initialJob, onSessionChange) {
     try {
       follow(await retryJob(job.id));
     } catch (err) {
-      showToast("error", describeError(err), { title: "Could not retry" });
+      toastError(err, "Could not retry");
     }
   };
   return { job, trouble, postNote, retry };

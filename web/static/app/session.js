@@ -5,7 +5,7 @@ import { ConversationPanel } from "./conversation.js";
 import { FactsPanel } from "./facts.js";
 import { FixCard, OutcomeBanner, bannerMode } from "./fix.js";
 import { PostedSummary, ResolveEscalate, WRITEBACK_KINDS } from "./preview.js";
-import { Link, SESSION_STATUS_WORDS, StatusBadge, describeError, fmtTime, html, problemOf, showToast } from "./ui.js";
+import { Link, SESSION_STATUS_WORDS, StatusBadge, describeError, fmtTime, html, problemOf, showToast, toastError } from "./ui.js";
 
 const CLOSED = ["resolved", "escalated"];
 const NUDGE_AFTER_MS = 10 * 60 * 1000; // a verdict still missing after this long in one visit: nudge
@@ -37,7 +37,7 @@ function StatusBar({ session, onSession }) {
       if (err instanceof ApiError && (err.status === 405 || (err.status === 404 && err.code === "not_found"))) {
         showToast("info", `${label} is not available on this server yet.`);
       } else {
-        showToast("error", describeError(err), { title: `Could not ${label.toLowerCase()}` });
+        toastError(err, `Could not ${label.toLowerCase()}`);
       }
     } finally {
       setBusy("");

@@ -54,6 +54,12 @@ export function showToast(kind, message, { title = "", sticky = kind === "error"
   return toastSeq;
 }
 
+/** An error toast for a failed request; a 401 says nothing here (the sign-in screen explains it). */
+export function toastError(err, title) {
+  if (err && err.status === 401) return null;
+  return showToast("error", describeError(err), { title });
+}
+
 export function dismissToast(id) {
   if (currentToast && (id === undefined || currentToast.id === id)) {
     currentToast = null;
