@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -96,15 +97,18 @@ def users_create(account_id: uuid.UUID, email: str, role: str, password_stdin: b
 
 @users.command("token")
 @click.option("--user-id", required=True, type=click.UUID)
+@click.option("--expires-in-days", type=click.IntRange(1, 3650), help="the token stops working after this many days")
 @click.option("--json", "as_json", is_flag=True)
-def users_token(user_id: uuid.UUID, as_json: bool) -> None:
-    """Issue another token for a user (shown once)."""
+def users_token(user_id: uuid.UUID, expires_in_days: int | None, as_json: bool) -> None:
+    """Issue another API token for a user (shown once), optionally with an expiry."""
+    expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
     with transaction(state().engine, SYSTEM) as db:
         user = db.get(User, user_id)
         if user is None:
             raise click.ClickException(f"no user {user_id}")
-        token = _issue_token(db, user)
-    _emit({"user_id": str(user_id), "token": token}, as_json, f"token (shown once): {token}")
+        token, row = people.issue_token(db, user, expires_at=expires_at)
+    _emit({"user_id": str(user_id), "token": token, "token_id": str(row.id),
+           "expires_at": expires_at.isoformat() if expires_at else None}, as_json, f"token (shown once): {token}")
 
 
 @users.command("set-password")

@@ -99,3 +99,12 @@ def test_passwords_from_stdin_sign_in_and_set_password_ends_sign_ins(app, client
     missing = app.test_cli_runner().invoke(args=["users", "set-password", "--email", "nobody@pw.test"],
                                            input="whatever password 1\n")
     assert missing.exit_code != 0 and "no user" in missing.output
+
+
+def test_api_token_with_an_expiry(app, client, tenant):
+    out = json.loads(run_cli(app, "users", "token", "--user-id", str(tenant.user_ids["l1"]), "--expires-in-days", "30",
+                             "--json"))
+    assert out["expires_at"] and out["token_id"]
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {out['token']}"}).status_code == 200
+    listed = client.get("/api/v1/tokens", headers=tenant.h("admin")).get_json()["items"]
+    assert next(t for t in listed if t["id"] == out["token_id"])["expires_at"] is not None
