@@ -13,6 +13,7 @@ export const TERMINAL = Object.freeze(["succeeded", "failed", "cancelled"]);
 const WAIT_S = 25; // the server holds a poll at most 30 s
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+const MIN_UNCHANGED_MS = 1000;
 
 export class ApiError extends Error {
   constructor(status, body, retryAfterS) {
@@ -209,6 +210,7 @@ export async function watchJob(jobId, { onUpdate, onTrouble, signal, waitS = WAI
   for (;;) {
     if (signal && signal.aborted) throw new DOMException("aborted", "AbortError");
     try {
+      const started = Date.now();
       const resp = await request(etag ? `${path}?wait=${waitS}` : path, {
         signal,
         headers: etag ? { "If-None-Match": etag } : {},
@@ -219,6 +221,9 @@ export async function watchJob(jobId, { onUpdate, onTrouble, signal, waitS = WAI
         etag = resp.etag;
         if (onUpdate) onUpdate(job);
         if (isTerminal(job)) return job;
+      } else if (Date.now() - started < MIN_UNCHANGED_MS) {
+        // "Unchanged" at once (a server or proxy that does not hold long-polls): poll, do not spin.
+        await sleep(MIN_UNCHANGED_MS, signal);
       }
     } catch (err) {
       if (!(err instanceof ApiError) || !err.transient) throw err;
