@@ -223,3 +223,16 @@ def test_weak_passwords_are_refused_by_the_cli(app, tenant, password):
     result = app.test_cli_runner().invoke(args=["users", "set-password", "--email", "x@example.test"],
                                           input=password + "\n")
     assert result.exit_code != 0 and "at least" in result.output
+
+
+def test_sign_in_refuses_when_the_attempt_counters_are_unreachable(settings, engine, tenant):
+    """Without Redis there is no limit on guessing: sign-in answers 503 instead of checking passwords."""
+    from web import create_app
+
+    app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    try:
+        email = set_password(engine, tenant.user_ids["engineer"])
+        body = assert_problem(login(app.test_client(), email), 503, "sign_in_unavailable")
+        assert PASSWORD not in str(body)
+    finally:
+        app.extensions["flowpilot"].dispose()
