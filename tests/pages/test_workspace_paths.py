@@ -45,6 +45,9 @@ def test_escalate_posts_an_internal_note(live_url, browser, people, connected, c
     editor = page.get_by_test_id("preview-editor")
     expect(editor).to_be_visible()
     markdown = editor.input_value()
+    page.get_by_test_id("preview-regenerate").click()  # nothing changed: the same draft, said so
+    expect(page.get_by_test_id("toast")).to_contain_text("Nothing changed in the session")
+    assert editor.input_value() == markdown
     for section in ("Problem", "What we've confirmed", "What we've tried", "Current hypothesis", "Suggested next steps"):
         expect(page.get_by_test_id("preview-rendered").get_by_role("heading", name=section)).to_be_visible()
     page.get_by_test_id("preview-confirm").click()

@@ -186,7 +186,13 @@ function PreviewPanel({ session, kind, posting, blocked, onConfirm, onClose }) {
     setPhase("ready");
   };
 
-  const load = async () => {
+  const regenerate = () => {
+    if (draft && markdown !== draft.markdown
+        && !window.confirm("Discard your edits and load the draft for the session's current state?")) return;
+    load(true);
+  };
+
+  const load = async (again = false) => {
     if (ctl.current) ctl.current.abort();
     setPhase("loading");
     setError("");
@@ -194,6 +200,7 @@ function PreviewPanel({ session, kind, posting, blocked, onConfirm, onClose }) {
       const data = await post(`/api/v1/ai-sessions/${encodeURIComponent(session.id)}/${k.path}/preview`);
       if (!data.job) {
         take(data);
+        if (again && data.cached) showToast("info", "Nothing changed in the session since this draft was written: it is the current draft.");
         return;
       }
       setJob(data.job);
@@ -251,7 +258,7 @@ function PreviewPanel({ session, kind, posting, blocked, onConfirm, onClose }) {
           </div>
         </div>` : null}
       <div class="row actions">
-        <button type="button" class="btn" data-testid="preview-regenerate" onClick=${load}
+        <button type="button" class="btn" data-testid="preview-regenerate" onClick=${regenerate}
           disabled=${phase === "loading" || phase === "generating"}>${phase === "error" ? "Try again" : "Regenerate"}</button>
         <button type="button" class="btn btn-primary" data-testid="preview-confirm"
           disabled=${phase !== "ready" || !markdown.trim() || posting || blocked}
