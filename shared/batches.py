@@ -6,17 +6,20 @@ never all in memory) and creates each chunk's children in one transaction.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, select, tuple_, update
+from sqlalchemy import and_, exists, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from db.models import AiSession, Batch, Job
-from shared.errors import conflict, not_found
-from shared.jobs.kinds import BATCH, spec_for
-from shared.jobs.serialize import iso
+from shared.errors import DomainError, conflict
+from shared.isotime import iso
+from shared.jobs import state_machine
+from shared.jobs.kinds import BATCH
 from shared.jobs.service import JobRef, create_job
+from shared.jobs.state_machine import NewJob, insert_jobs
+from shared.lookup import fetch
 from shared.pagination import decode_cursor, encode_cursor
 
 ACTIONS = ("regenerate_resolution_note", "regenerate_escalation_package", "retry_failed_writebacks",
@@ -31,7 +34,7 @@ WRITEBACK_KINDS = ("writeback.resolution_note", "writeback.escalation_package")
 
 
 def create_batch(db: Session, *, account_id: uuid.UUID, action: str, flt: dict[str, Any],
-                 user_id: uuid.UUID) -> tuple[Batch, Job]:
+                 user_id: uuid.UUID | None) -> tuple[Batch, Job]:
     batch = Batch(id=uuid.uuid4(), account_id=account_id, action=action, filter=flt, status="expanding",
                   total=0, created_by=user_id)
     db.add(batch)
@@ -43,11 +46,7 @@ def create_batch(db: Session, *, account_id: uuid.UUID, action: str, flt: dict[s
 
 
 def get_batch(db: Session, batch_id: uuid.UUID, *, for_update: bool = False) -> Batch:
-    stmt = select(Batch).where(Batch.id == batch_id)
-    found = db.execute(stmt.with_for_update() if for_update else stmt).scalar_one_or_none()
-    if found is None:
-        raise not_found("batch", "batch_not_found")
-    return found
+    return fetch(db, Batch, batch_id, what="batch", code="batch_not_found", for_update=for_update)
 
 
 def _sessions(batch: Batch) -> Any:
@@ -86,39 +85,39 @@ def expand_chunk(db: Session, batch: Batch, user_id: uuid.UUID | None) -> tuple[
         payload: dict[str, Any] = {"force": True} if kind.startswith("preview.") else {}
         if kind.startswith("preview."):
             payload["kind"] = kind.split(".", 1)[1]
-        now = datetime.now(UTC)
-        values = [{"id": uuid.uuid4(), "account_id": batch.account_id, "kind": kind, "queue": BATCH,
-                   "status": "queued", "attempts": 0, "max_attempts": spec_for(kind).max_attempts,
-                   "payload": payload, "steps": {}, "session_id": sid, "batch_id": batch.id,
-                   "created_by": user_id, "dispatched_at": now} for sid in ids]
-        db.execute(insert(Job), values)
-        refs = [JobRef(v["id"], batch.account_id, kind, BATCH) for v in values]
+        children = insert_jobs(db, [NewJob(kind=kind, account_id=batch.account_id, payload=payload, queue=BATCH,
+                                           session_id=sid, batch_id=batch.id, created_by=user_id) for sid in ids])
+        refs = [JobRef.of(job) for job, _ in children]
     batch.total += len(refs)
     batch.cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
     return refs, len(rows) < CHUNK
 
 
 def _retry_writebacks(db: Session, batch: Batch, session_ids: list[uuid.UUID]) -> list[JobRef]:
-    """The latest writeback job of each session, when it failed, is retried as a child of the batch."""
+    """The latest writeback job of each session, when it failed, is retried as a child of the batch.
+
+    A job another active job supersedes (same dedupe key) is left alone: that job already does the work.
+    """
     newer = aliased(Job)
-    latest_failed = select(Job.id).where(
-        Job.session_id.in_(session_ids), Job.kind.in_(WRITEBACK_KINDS), Job.status == "failed",
+    latest_failed = db.execute(select(Job).where(
+        Job.session_id.in_(session_ids), Job.kind.in_(WRITEBACK_KINDS), Job.status == state_machine.FAILED,
         ~exists().where(and_(newer.session_id == Job.session_id, newer.kind.in_(WRITEBACK_KINDS),
                              newer.created_at > Job.created_at)),
-    )
-    rows = db.execute(
-        update(Job).where(Job.id.in_(latest_failed))
-        .values(status="queued", attempts=0, finished_at=None, next_attempt_at=None, claim_token=None,
-                dispatched_at=func.now(), batch_id=batch.id, queue=BATCH)
-        .returning(Job.id, Job.account_id, Job.kind)
-    ).all()
-    return [JobRef(r.id, r.account_id, r.kind, BATCH) for r in rows]
+    ).with_for_update()).scalars().all()
+    refs = []
+    for job in latest_failed:
+        try:
+            with db.begin_nested():
+                refs.append(JobRef.of(state_machine.retry(db, job, batch_id=batch.id, queue=BATCH)))
+        except DomainError:
+            continue
+    return refs
 
 
 def progress(db: Session, batch: Batch) -> dict[str, int]:
     counts = dict(db.execute(select(Job.status, func.count()).where(Job.batch_id == batch.id)
                              .group_by(Job.status)).all())
-    done = {k: int(counts.get(k, 0)) for k in ("succeeded", "failed", "cancelled")}
+    done = {k: int(counts.get(k, 0)) for k in state_machine.TERMINAL}
     return {"total": batch.total, **done, "pending": max(0, batch.total - sum(done.values()))}
 
 
@@ -128,17 +127,12 @@ def cancel_batch(db: Session, batch: Batch) -> list[uuid.UUID]:
         raise conflict("batch_finished", f"batch is already {batch.status}")
     batch.status = "cancelled"
     batch.finished_at = func.now()  # type: ignore[assignment]
-    rows = db.execute(
-        update(Job).where(Job.batch_id == batch.id, Job.status.in_(("queued", "retrying")))
-        .values(status="cancelled", finished_at=func.now(), next_attempt_at=None)
-        .returning(Job.id)
-    ).scalars().all()
-    return list(rows)
+    return state_machine.cancel_where(db, Job.batch_id == batch.id)
 
 
 def finish_batches(db: Session) -> int:
     """Sweeper step: a running batch whose children are all terminal is done."""
-    active = exists().where(Job.batch_id == Batch.id, Job.status.in_(("queued", "running", "retrying")))
+    active = exists().where(Job.batch_id == Batch.id, Job.status.in_(state_machine.ACTIVE))
     return len(db.execute(
         update(Batch).where(Batch.status == "running", ~active)
         .values(status="succeeded", finished_at=func.now()).returning(Batch.id)

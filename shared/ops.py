@@ -12,10 +12,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Job
-from db.models.jobs import ACTIVE_JOB_STATUSES
 from shared.errors import DomainError, Invalid
+from shared.jobs import state_machine
 from shared.jobs.kinds import QUEUES
-from shared.jobs.service import JobRef, cancel_job, retry_job
+from shared.jobs.service import JobRef
 from shared.pagination import next_cursor, page
 
 BULK_LIMIT = 10_000
@@ -74,7 +74,7 @@ def job_counts(db: Session) -> dict[str, Any]:
     for kind, status, count in rows:
         by_status[status] = by_status.get(status, 0) + count
         by_kind.setdefault(kind, {})[status] = count
-    oldest = db.execute(select(func.min(Job.created_at)).where(Job.status.in_(ACTIVE_JOB_STATUSES))).scalar_one()
+    oldest = db.execute(select(func.min(Job.created_at)).where(Job.status.in_(state_machine.ACTIVE))).scalar_one()
     age = db.execute(select(func.extract("epoch", func.now() - oldest))).scalar_one() if oldest else None
     return {"by_status": by_status, "by_kind": by_kind, "oldest_active_age_s": float(age) if age is not None else None}
 
@@ -115,7 +115,8 @@ def bulk(db: Session, flt: JobFilter, action: str) -> tuple[list[Job], list[dict
     Jobs that cannot move (another job holds their dedupe key, or they changed meanwhile) are
     reported as skipped instead of failing the whole request.
     """
-    wanted = ("failed",) if action == "retry" else ("queued", "retrying")
+    move = state_machine.retry if action == "retry" else state_machine.cancel
+    wanted = state_machine.sources(state_machine.QUEUED if action == "retry" else state_machine.CANCELLED)
     if flt.status and flt.status not in wanted:
         raise Invalid("validation_failed", f"{action} applies to jobs in status {', '.join(wanted)}")
     stmt = flt.apply(select(Job).where(Job.status.in_(wanted))).order_by(Job.created_at).limit(BULK_LIMIT)
@@ -124,7 +125,7 @@ def bulk(db: Session, flt: JobFilter, action: str) -> tuple[list[Job], list[dict
     for job in db.execute(stmt.with_for_update(skip_locked=True)).scalars():
         try:
             with db.begin_nested():
-                done.append(retry_job(db, job) if action == "retry" else cancel_job(db, job))
+                done.append(move(db, job))
         except DomainError as err:
             skipped.append({"id": str(job.id), "code": err.code})
     return done, skipped
@@ -164,13 +165,13 @@ def requeue_dead_letters(db: Session, r: RedisClient, ns: str) -> tuple[list[Job
         job = db.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one_or_none()
         if job is None:
             continue
-        if job.status == "failed":
+        if job.status == state_machine.FAILED:
             try:
                 with db.begin_nested():
-                    retry_job(db, job)
+                    state_machine.retry(db, job)
             except DomainError:
                 continue
-        if job.status in ("queued", "retrying"):
+        if job.status in state_machine.WAITING:
             refs.append(JobRef.of(job))
     return refs, [str(letter["message_id"]) for letter in letters]
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.models import ApiToken, User
-from shared.jobs.serialize import iso
+from shared.isotime import iso
 from shared.pagination import next_cursor, page
 from shared.security.passwords import check_strength, hash_password
 from shared.security.tokens import display_prefix, generate_token, hash_token

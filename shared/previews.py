@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from db.models import AiSession, Job, Preview
-from shared.jobs.serialize import iso
+from shared.isotime import iso
 from shared.jobs.service import create_job
 
 KINDS = ("resolution_note", "escalation_package")

@@ -44,7 +44,6 @@ class Settings(BaseSettings):
     flowpilot_stale_heartbeat_s: float = 30.0
     flowpilot_redispatch_after_s: float = 60.0
     flowpilot_sweep_interval_s: float = 5.0
-    flowpilot_job_max_attempts: int = 5
     flowpilot_backoff_base_s: float = 2.0
     flowpilot_backoff_max_s: float = 300.0
     flowpilot_log_level: str = "INFO"
@@ -76,7 +75,6 @@ class Settings(BaseSettings):
     def migration_url(self) -> str:
         return self.flowpilot_migration_database_url or self.database_url
 
-    dramatiq_queues: tuple[str, ...] = Field(default=("interactive", "batch"))
     # L1 intake (shared/l1/scoring.py): a published flow scoring >= MATCH is walked, >= SUGGEST is offered
     # as a near miss; a problem needs a category scoring >= CATEGORY, else it is out of scope (unknown).
     flowpilot_l1_match_threshold: float = Field(default=0.7, ge=0, le=1)

@@ -47,7 +47,7 @@ def authenticate() -> Principal:
     cache = state().principals
     principal = cache.get(token_hash)
     if principal is not None:  # verified recently, and no revocation since (see web/auth_cache.py)
-        begin_request(SYSTEM if principal.is_operator else tenant(principal.account_id))  # type: ignore[arg-type]
+        begin_request(SYSTEM if principal.is_operator else tenant(principal.tenant_id))
         g.principal = principal
         return principal
     # One transaction per request: the lookup runs in the system scope, then it narrows to the tenant.

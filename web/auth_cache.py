@@ -30,6 +30,13 @@ class Principal:
     token_id: uuid.UUID | None = None
     expires_at: datetime | None = None  # a login token's end: the cache never serves it past this
 
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        """The caller's account, for tenant endpoints (which operators never reach: `require` refuses them)."""
+        if self.account_id is None:
+            raise RuntimeError("a platform operator has no tenant")
+        return self.account_id
+
 
 def auth_channel(namespace: str) -> str:
     return f"{namespace}:auth-changed"

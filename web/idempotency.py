@@ -6,11 +6,11 @@ import json
 from collections.abc import Callable
 
 from flask import request
-from sqlalchemy.exc import IntegrityError
 
 from db.models import Job
 from shared.errors import Invalid
 from shared.jobs.service import find_by_idempotency_key
+from shared.jobs.state_machine import KeyTaken
 from web.auth import principal
 from web.db import db
 
@@ -43,7 +43,7 @@ def replay_or_create(create: Callable[[str | None, str | None], tuple[Job, bool]
     """Run `create(key, fingerprint)` unless this key was used before by this caller.
 
     Returns (job, created). A concurrent request with the same key waits on the unique index
-    and then replays the winner's job.
+    and then replays the winner's job (the insert says KeyTaken).
     """
     key = idempotency_key()
     if key is None:
@@ -57,17 +57,16 @@ def replay_or_create(create: Callable[[str | None, str | None], tuple[Job, bool]
         if existing is None:
             return None
         if existing.request_fingerprint != fingerprint:
-            raise Invalid("idempotency_key_reused", "this Idempotency-Key was already used with a different request"
-            )
+            raise Invalid("idempotency_key_reused", "this Idempotency-Key was already used with a different request")
         return existing, False
 
     replayed = replay()
     if replayed is not None:
         return replayed
     try:
-        with session.begin_nested():
+        with session.begin_nested():  # the domain writes `create` made are undone with it on a replay
             return create(key, fingerprint)
-    except IntegrityError:
+    except KeyTaken:
         replayed = replay()
         if replayed is None:
             raise

@@ -1,17 +1,21 @@
-"""What a job handler sees: its payload, its recovery points and fenced writes to its own row."""
+"""What a job handler sees: its payload, its recovery points, fenced writes to its own row, capacity slots."""
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from db.engine import Scope, transaction
-from db.models.jobs import jobs_table
+from db.models import PsaConnection
+from shared.jobs import state_machine
+from shared.metrics import record_external_call
+from shared.psa.base import PsaProvider
+from shared.psa.registry import provider_for
 from workers.resources import Resources
 
 
@@ -43,16 +47,31 @@ class JobContext:
         with transaction(self.resources.engine, self.scope, isolation=isolation) as db:
             yield db
 
-    def fenced_update(self, db: Session, **values: Any) -> None:
-        """Write to our own job row only while we still hold the claim; else FencedOut."""
-        done = db.execute(
-            update(jobs_table)
-            .where(jobs_table.c.id == self.job_id, jobs_table.c.claim_token == self.claim_token,
-                   jobs_table.c.status == "running")
-            .values(**values)
-            .returning(jobs_table.c.id)
-        ).scalar_one_or_none()
-        if done is None:
+    @contextmanager
+    def slot(self, kind: Literal["llm", "psa"]) -> Iterator[None]:
+        """Hold one of the tenant's (and the platform's) concurrent LLM or PSA call slots while inside.
+
+        The offline generator calls nothing remote, so it takes no LLM slot.
+        """
+        res = self.resources
+        capacity = res.psa_capacity if kind == "psa" else res.llm_capacity
+        if capacity is None or (kind == "llm" and res.generator.name == "offline"):
+            yield
+            return
+        with capacity.slot(str(self.account_id)):
+            yield
+
+    def psa(self, conn: PsaConnection) -> PsaProvider:
+        """The PSA client for a connection, with this worker's HTTP pool and every call counted in metrics."""
+        res = self.resources
+
+        def observe(status: int | None, seconds: float) -> None:
+            record_external_call(res.redis, res.namespace, provider=conn.provider, status=status, seconds=seconds)
+
+        return provider_for(conn, cipher=res.cipher, http=res.http, settings=res.settings, observe=observe)
+
+    def _write(self, db: Session, **values: Any) -> None:
+        if not state_machine.fenced_write(db, self.job_id, self.claim_token, **values):
             raise FencedOut(str(self.job_id))
 
     def record_step(self, name: str, data: dict[str, Any], db: Session | None = None) -> None:
@@ -60,7 +79,7 @@ class JobContext:
         self.steps[name] = data
         if db is not None:
             # We hold the claim, so we are the only writer of `steps`: write the whole map.
-            self.fenced_update(db, steps=dict(self.steps), heartbeat_at=func.now())
+            self._write(db, steps=dict(self.steps), heartbeat_at=func.now())
             return
         with self.tx() as own:
             self.record_step(name, data, own)
@@ -68,15 +87,13 @@ class JobContext:
     def set_progress(self, progress: dict[str, Any], db: Session | None = None) -> None:
         """Visible progress for pollers (commits unless `db` given); doubles as a heartbeat."""
         if db is not None:
-            self.fenced_update(db, progress=progress, heartbeat_at=func.now())
+            self._write(db, progress=progress, heartbeat_at=func.now())
             return
         with self.tx() as own:
             self.set_progress(progress, own)
 
     def complete(self, db: Session, result: dict[str, Any]) -> None:
         """Mark success inside the handler's own transaction, atomically with its domain writes."""
-        self.fenced_update(
-            db, status="succeeded", result=result, error=None, finished_at=func.now(), claim_token=None
-        )
+        if not state_machine.succeed(db, self.job_id, self.claim_token, result):
+            raise FencedOut(str(self.job_id))
         self.completed = True
-

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import redis
 import requests
@@ -13,8 +13,12 @@ from db.engine import make_engine
 from shared.capacity import Capacity
 from shared.jobs.dispatch import Dispatcher
 from shared.llm.factory import build_generator
+from shared.llm.generator import Generator
 from shared.security.crypto import CredentialCipher
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from workers.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +30,11 @@ class Resources:
     redis: redis.Redis
     dispatcher: Dispatcher
     http: requests.Session
-    generator: Any = None  # shared.llm.generator.Generator, built at boot
-    cipher: Any = None  # shared.security.crypto.CredentialCipher (None without FLOWPILOT_SECRET_KEYS)
-    llm_capacity: Any = None  # shared.capacity.Capacity for LLM calls
-    psa_capacity: Any = None  # shared.capacity.Capacity for PSA jobs
-    heartbeat: Any = None  # workers.heartbeat.Heartbeat once the process has booted
+    generator: Generator
+    cipher: CredentialCipher | None = None  # None without FLOWPILOT_SECRET_KEYS
+    llm_capacity: Capacity | None = None  # concurrent LLM calls
+    psa_capacity: Capacity | None = None  # concurrent PSA jobs
+    heartbeat: Heartbeat | None = None  # once the process has booted
 
     @classmethod
     def create(cls, settings: Settings) -> Resources:
@@ -46,22 +50,15 @@ class Resources:
         # Capacity slots are leases the heartbeat renews: a SIGKILLed holder frees its slot once it
         # would count as a lost worker, instead of blocking the tenant for a fixed 3 minutes.
         lease_ms = int(settings.flowpilot_stale_heartbeat_s * 1000)
-        res.llm_capacity = Capacity(
-            res.redis,
-            settings.flowpilot_redis_namespace,
-            "llm",
-            global_limit=settings.flowpilot_llm_max_concurrency,
-            tenant_limit=settings.flowpilot_llm_tenant_concurrency,
-            ttl_ms=lease_ms,
-        )
-        res.psa_capacity = Capacity(
-            res.redis,
-            settings.flowpilot_redis_namespace,
-            "psa",
-            global_limit=settings.flowpilot_psa_max_concurrency,
-            tenant_limit=settings.flowpilot_psa_tenant_concurrency,
-            ttl_ms=lease_ms,
-        )
+
+        def capacity(name: str, global_limit: int, tenant_limit: int) -> Capacity:
+            return Capacity(res.redis, settings.flowpilot_redis_namespace, name, global_limit=global_limit,
+                            tenant_limit=tenant_limit, ttl_ms=lease_ms)
+
+        res.llm_capacity = capacity("llm", settings.flowpilot_llm_max_concurrency,
+                                    settings.flowpilot_llm_tenant_concurrency)
+        res.psa_capacity = capacity("psa", settings.flowpilot_psa_max_concurrency,
+                                    settings.flowpilot_psa_tenant_concurrency)
         return res
 
     @property

@@ -5,18 +5,17 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from db.engine import SYSTEM, Scope, tenant, transaction
 from db.models import Job
 from shared.errors import DomainError, JobError, PermanentError, TransientError
+from shared.jobs import state_machine
 from shared.jobs.notify import channel, publish_change
-from shared.jobs.oneshots import claim_job, complete_job
 from shared.jobs.service import JobRef
 from shared.metrics import add_job_finished
 from shared.retry_policy import next_delay, should_retry
@@ -28,17 +27,12 @@ log = logging.getLogger(__name__)
 Handler = Callable[[JobContext], dict[str, Any] | None]
 
 
-def claim(res: Resources, scope: Scope, job_id: uuid.UUID, token: uuid.UUID) -> Row[Any] | None:
-    """One conditional UPDATE, one round trip: a duplicate or early delivery claims nothing."""
-    return claim_job(res.engine, scope, job_id, token)
-
-
 def _reschedule_early(res: Resources, scope: Scope, job_id: uuid.UUID) -> None:
     """A message that arrived before next_attempt_at (clock skew) is sent again for the remainder."""
     with transaction(res.engine, scope) as db:
         row = db.execute(
             select(Job, (func.extract("epoch", Job.next_attempt_at - func.now()) * 1000).label("ms")).where(
-                Job.id == job_id, Job.status.in_(("queued", "retrying")), Job.next_attempt_at > func.now()
+                Job.id == job_id, Job.status.in_(state_machine.WAITING), Job.next_attempt_at > func.now()
             )
         ).first()
     if row is not None:
@@ -49,7 +43,7 @@ def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str |
     job_id = uuid.UUID(job_id_s)
     scope = tenant(account_id_s) if account_id_s else SYSTEM
     token = uuid.uuid4()
-    job = claim(res, scope, job_id, token)
+    job = state_machine.claim(res.engine, scope, job_id, token)
     if job is None:
         _reschedule_early(res, scope, job_id)
         log.debug("job %s: nothing to claim (duplicate, early or finished)", job_id)
@@ -79,7 +73,7 @@ def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str |
     try:
         result = handler(ctx)
         if not ctx.completed:  # the handler wrote nothing else: completion is one statement, one round trip
-            if not complete_job(res.engine, scope, job_id, token, result or {}):
+            if not state_machine.succeed_now(res.engine, scope, job_id, token, result or {}):
                 raise FencedOut(str(job_id))
             ctx.completed = True
     except FencedOut:
@@ -113,21 +107,14 @@ def _record_failure(ctx: JobContext, err: JobError) -> str:
     settings = ctx.resources.settings
     error = {"code": err.code, "message": err.message, "detail": err.detail}
     retry = should_retry(transient=err.transient, attempts=ctx.attempt, max_attempts=ctx.max_attempts)
-    try:
-        with ctx.tx() as db:
-            if retry:
-                delay = next_delay(
-                    ctx.attempt,
-                    retry_after=getattr(err, "retry_after", None),
-                    base=settings.flowpilot_backoff_base_s,
-                    cap=settings.flowpilot_backoff_max_s,
-                )
-                due = func.now() + timedelta(seconds=delay)
-                # dispatched_at = when the delayed message is due, so the sweeper leaves it alone till then.
-                ctx.fenced_update(db, status="retrying", error=error, next_attempt_at=due, dispatched_at=due, claim_token=None)
-            else:
-                ctx.fenced_update(db, status="failed", error=error, finished_at=func.now(), claim_token=None)
-    except FencedOut:
+    delay = next_delay(ctx.attempt, retry_after=getattr(err, "retry_after", None),
+                       base=settings.flowpilot_backoff_base_s, cap=settings.flowpilot_backoff_max_s)
+    with ctx.tx() as db:
+        if retry:
+            moved = state_machine.retry_later(db, ctx.job_id, ctx.claim_token, error, delay)
+        else:
+            moved = state_machine.fail(db, ctx.job_id, ctx.claim_token, error)
+    if not moved:
         return "fenced"
     log.info("job %s %s: %s (%s)", ctx.job_id, "retrying" if retry else "failed", err.code, err.message)
     if retry:

@@ -20,9 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, created_at, pk, updated_at
 
-JOB_STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled")
-ACTIVE_JOB_STATUSES = ("queued", "running", "retrying")
-TERMINAL_JOB_STATUSES = ("succeeded", "failed", "cancelled")
+# The statuses and their transitions live in shared/jobs/state_machine.py; the CHECK below is their schema.
 
 
 class Job(Base):

@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row
 
 from db.models import Job
-
-
-def iso(dt: datetime | None) -> str | None:
-    return dt.isoformat().replace("+00:00", "Z") if dt else None
+from shared.isotime import iso
 
 
 def job_to_dict(job: Job | Row[Any]) -> dict[str, Any]:

@@ -10,19 +10,17 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import Engine, case, func, or_, select, update
+from sqlalchemy import Engine, func, or_, select, update
 
 from db.engine import SYSTEM, transaction
 from db.models import Job
 from shared.batches import finish_batches
+from shared.jobs import state_machine
 from shared.jobs.dispatch import Dispatcher
 from shared.jobs.notify import publish_change
 from shared.jobs.service import JobRef
 
 log = logging.getLogger(__name__)
-
-WORKER_LOST = {"code": "worker_lost", "message": "the worker running this job stopped sending heartbeats"}
-
 
 @dataclass
 class SweepReport:
@@ -46,26 +44,13 @@ def sweep_once(
     report = SweepReport()
     now = func.now()
     with transaction(engine, SYSTEM) as db:
-        exhausted = Job.attempts >= Job.max_attempts
-        rescued = db.execute(
-            update(Job)
-            .where(Job.status == "running", Job.heartbeat_at < now - timedelta(seconds=stale_after_s))
-            .values(
-                status=case((exhausted, "failed"), else_="retrying"),
-                finished_at=case((exhausted, now), else_=None),
-                next_attempt_at=case((exhausted, None), else_=now),
-                dispatched_at=None,
-                claim_token=None,
-                error=WORKER_LOST,
-            )
-            .returning(Job.id, Job.status)
-        ).all()
-        report.rescued = sum(1 for r in rescued if r.status == "retrying")
+        rescued = state_machine.rescue_stale(db, stale_after_s)
+        report.rescued = sum(1 for r in rescued if r.status == state_machine.RETRYING)
         report.failed = len(rescued) - report.rescued
         due = db.execute(
             select(Job)
             .where(
-                Job.status.in_(("queued", "retrying")),
+                Job.status.in_(state_machine.WAITING),
                 or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now),
                 or_(Job.dispatched_at.is_(None), Job.dispatched_at < now - timedelta(seconds=redispatch_after_s)),
             )

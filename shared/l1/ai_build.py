@@ -16,7 +16,7 @@ from db.models import Job, L1InternalTicket, L1WalkSession
 from shared.errors import bad_request, conflict
 from shared.jobs.service import create_job
 from shared.l1.sessions import category_of, ensure_active, get_walk, visible_path
-from shared.llm.l1_offline import NextNodeContext
+from shared.llm.next_node import NextNodeContext
 
 KIND = "l1.next_node"
 MAX_AI_NODES = 25

@@ -24,10 +24,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import L1Flow
-from shared.errors import Invalid, not_found
-from shared.jobs.serialize import iso
+from shared.errors import Invalid, conflict
+from shared.isotime import iso
 from shared.l1 import categories
 from shared.l1.categories import CATEGORY_PATTERN
+from shared.lookup import fetch
 from shared.pagination import next_cursor, page
 
 NODE_ID = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -153,6 +154,21 @@ def create_flow(
     return flow
 
 
+def update_flow(db: Session, flow: L1Flow, defn: FlowDefinition) -> L1Flow:
+    """Replace a draft's definition. A published flow is what technicians walk: it is never edited in
+    place (walks in progress read its tree); import or create a new draft instead."""
+    if flow.status == "published":
+        raise conflict("flow_published", "a published flow cannot be edited; create a new draft from it")
+    flow.tree = validate(defn)
+    categories.ensure(db, flow.account_id, defn.category)
+    flow.title, flow.description = defn.title.strip(), defn.description
+    flow.category, flow.keywords = defn.category, defn.keywords
+    flow.updated_at = func.now()  # type: ignore[assignment]
+    db.flush()
+    db.refresh(flow)
+    return flow
+
+
 def publish_flow(db: Session, flow: L1Flow) -> L1Flow:
     """Draft → published (publishing a published flow changes nothing)."""
     if flow.status != "published":
@@ -165,11 +181,7 @@ def publish_flow(db: Session, flow: L1Flow) -> L1Flow:
 
 
 def get_flow(db: Session, flow_id: uuid.UUID, *, for_update: bool = False) -> L1Flow:
-    stmt = select(L1Flow).where(L1Flow.id == flow_id)
-    found = db.execute(stmt.with_for_update() if for_update else stmt).scalar_one_or_none()
-    if found is None:
-        raise not_found("flow", "flow_not_found")
-    return found
+    return fetch(db, L1Flow, flow_id, what="flow", code="flow_not_found", for_update=for_update)
 
 
 def list_flows(

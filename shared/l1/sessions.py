@@ -13,10 +13,11 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from db.models import L1Flow, L1InternalTicket, L1WalkSession
-from shared.errors import conflict, not_found
-from shared.jobs.serialize import iso
+from shared.errors import conflict
+from shared.isotime import iso
 from shared.l1.flows import node_map
 from shared.l1.tickets import ticket_to_dict
+from shared.lookup import fetch
 from shared.pagination import decode_cursor, encode_cursor
 
 META = "meta"
@@ -69,11 +70,7 @@ def _add(db: Session, row: L1WalkSession) -> L1WalkSession:
 
 
 def get_walk(db: Session, session_id: uuid.UUID, *, for_update: bool = False) -> L1WalkSession:
-    stmt = select(L1WalkSession).where(L1WalkSession.id == session_id)
-    found = db.execute(stmt.with_for_update() if for_update else stmt).scalar_one_or_none()
-    if found is None:
-        raise not_found("session", "session_not_found")
-    return found
+    return fetch(db, L1WalkSession, session_id, what="session", code="session_not_found", for_update=for_update)
 
 
 def ensure_active(s: L1WalkSession) -> None:
@@ -165,11 +162,12 @@ def hydrate(db: Session, rows: list[L1WalkSession]) -> list[dict[str, Any]]:
 
 
 def list_active(db: Session, user_id: uuid.UUID, limit: int) -> list[L1WalkSession]:
-    """The caller's own active sessions, newest first."""
+    """The caller's own active sessions, most recently touched (last step or note, else start) first."""
+    touched = func.coalesce(L1WalkSession.last_step_at, L1WalkSession.started_at)
     return list(db.execute(
         select(L1WalkSession)
         .where(L1WalkSession.created_by == user_id, L1WalkSession.status == "active")
-        .order_by(L1WalkSession.started_at.desc(), L1WalkSession.id.desc())
+        .order_by(touched.desc(), L1WalkSession.id.desc())
         .limit(limit)
     ).scalars())
 

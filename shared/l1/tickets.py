@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import L1InternalTicket, L1WalkSession
-from shared.jobs.serialize import iso
+from shared.isotime import iso
 from shared.pagination import next_cursor, page
 
 

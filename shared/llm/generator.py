@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared.llm.bundle import PreviewBundle
-from shared.llm.l1_offline import NextNodeContext
+from shared.llm.next_node import NextNodeContext
 from shared.llm.sections import PreviewKind
 from shared.llm.template_heuristics import TemplateProposal
 

@@ -8,7 +8,7 @@ from typing import Any
 from shared.errors import PermanentError
 from shared.llm.bundle import PreviewBundle
 from shared.llm.generator import Draft
-from shared.llm.l1_offline import NEXT_NODE_SCHEMA, NextNodeContext, normalize_node
+from shared.llm.next_node import NEXT_NODE_SCHEMA, NextNodeContext, normalize_node
 from shared.llm.outcome_rules import SYSTEM_RULES
 from shared.llm.sections import SECTIONS, PreviewKind, json_schema, render
 from shared.llm.structured import StructuredClient

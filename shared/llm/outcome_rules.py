@@ -15,9 +15,3 @@ Describe the active suggested fix strictly according to its recorded status:
 Write plain, specific, customer-safe prose for resolution notes; technical detail for escalation packages.
 Return JSON with exactly the requested fields."""
 
-APPLIED = frozenset({"applied_success", "applied_failed", "applied_partial", "applied_pending"})
-
-
-def claims_fixed(status: str | None) -> bool:
-    """Only a verified success may be described as fixed."""
-    return status == "applied_success"

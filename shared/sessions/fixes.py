@@ -13,9 +13,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import AiSession, Job, SessionSuggestedFix
-from shared.errors import BadRequest, conflict, not_found
-from shared.jobs.serialize import iso
+from shared.errors import BadRequest, conflict
+from shared.isotime import iso
 from shared.jobs.service import create_job
+from shared.lookup import fetch
 from shared.sessions.service import bump_state_version
 
 TERMINAL_OUTCOMES = frozenset({"applied_success", "applied_failed", "dismissed"})
@@ -50,14 +51,8 @@ def active_fix(db: Session, session_id: uuid.UUID) -> SessionSuggestedFix | None
 
 def get_fix(db: Session, session_id: uuid.UUID, fix_id: uuid.UUID) -> SessionSuggestedFix:
     """A fix of this session, locked for the write; a fix of another session is simply not found."""
-    fix = db.execute(
-        select(SessionSuggestedFix)
-        .where(SessionSuggestedFix.id == fix_id, SessionSuggestedFix.session_id == session_id)
-        .with_for_update()
-    ).scalar_one_or_none()
-    if fix is None:
-        raise not_found("suggested fix", "fix_not_found")
-    return fix
+    return fetch(db, SessionSuggestedFix, fix_id, what="suggested fix", code="fix_not_found", for_update=True,
+                 where=(SessionSuggestedFix.session_id == session_id,))
 
 
 @dataclass

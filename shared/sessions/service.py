@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from db.models import AiSession, Job, PsaConnection, SessionFact
 from shared.errors import Conflict, Invalid, NotFound, not_found
-from shared.jobs.serialize import iso
+from shared.isotime import iso
+from shared.lookup import fetch
 from shared.pagination import next_cursor, page
 
 
@@ -27,13 +28,7 @@ def bump_state_version(db: Session, session_id: uuid.UUID) -> int:
 
 
 def get_session(db: Session, session_id: uuid.UUID, *, for_update: bool = False) -> AiSession:
-    stmt = select(AiSession).where(AiSession.id == session_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    found = db.execute(stmt).scalar_one_or_none()
-    if found is None:
-        raise not_found("session", "session_not_found")
-    return found
+    return fetch(db, AiSession, session_id, what="session", code="session_not_found", for_update=for_update)
 
 
 def create_session(

@@ -28,15 +28,15 @@ from db.engine import SYSTEM, make_engine, transaction
 from db.migrate import upgrade
 from shared.settings import Settings
 from tests.bench import procstat
-from tests.conftest import (
+from tests.helpers import (
     APP_ROLE,
     OWNER_ROLE,
     REDIS_URL,
     Tenant,
-    _admin_exec,
-    _ensure_role,
-    _make_user,
-    _url_for,
+    admin_exec,
+    ensure_role,
+    make_user,
+    url_for,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The same configuration as environment variables (as tests/conftest.py settings_env does)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWPILOT_", "ANTHROPIC_", "dramatiq_"))}
     for key, value in settings.model_dump().items():
-        if value is None or key == "dramatiq_queues":
+        if value is None:
             continue
         env[key.upper()] = str(value)
     env.update(extra)
@@ -161,7 +161,7 @@ class RealStack:
             db.flush()
             t = Tenant(account.id)
             for role in ("engineer", "admin"):
-                t.user_ids[role], t.tokens[role] = _make_user(db, account.id, role)
+                t.user_ids[role], t.tokens[role] = make_user(db, account.id, role)
         return t
 
     def count_jobs(self, status: str | None = None) -> int:
@@ -186,9 +186,9 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
                **overrides: Any) -> Iterator[RealStack]:
     """Create, migrate and serve a throwaway database; start web and workers; tear it all down after."""
     name = f"fp_bench_{uuid.uuid4().hex[:8]}"
-    _ensure_role(APP_ROLE)
-    _ensure_role(OWNER_ROLE)
-    _admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
+    ensure_role(APP_ROLE)
+    ensure_role(OWNER_ROLE)
+    admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
     namespace = f"fpbench-{uuid.uuid4().hex[:6]}"
     log_dir = ROOT / "tests" / "bench" / "results" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -197,11 +197,11 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
     engine = None
     st: RealStack | None = None
     try:
-        _admin_exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC", f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"',
+        admin_exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC", f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"',
                     dbname=name)
         settings = Settings(
-            database_url=_url_for(APP_ROLE, name),
-            flowpilot_migration_database_url=_url_for(OWNER_ROLE, name),
+            database_url=url_for(APP_ROLE, name),
+            flowpilot_migration_database_url=url_for(OWNER_ROLE, name),
             redis_url=REDIS_URL,
             flowpilot_redis_namespace=namespace,
             flowpilot_secret_keys=Fernet.generate_key().decode(),
@@ -228,4 +228,4 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
         if keys:
             client.delete(*keys)
         client.close()
-        _admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -11,7 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from db.engine import SYSTEM
 from db.engine import tenant as scope_of
 from db.oneshot import OneShot, run
-from shared.jobs.oneshots import claim_job, complete_job, insert_job, read_job
+from shared.jobs.oneshots import read_job
+from shared.jobs.state_machine import claim as claim_job
+from shared.jobs.state_machine import insert_job
+from shared.jobs.state_machine import succeed_now as complete_job
 
 
 def test_a_tenant_reads_and_writes_only_its_own_jobs(engine, tenant: Any, other_tenant: Any) -> None:

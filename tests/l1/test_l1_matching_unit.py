@@ -10,7 +10,8 @@ from shared.l1.flows import FlowDefinition, tree_errors, validate
 from shared.l1.matching import Thresholds, classify, decide
 from shared.l1.scoring import build_doc, rank
 from shared.l1.text import stem, terms
-from shared.llm.l1_offline import NextNodeContext, family, normalize_node, offline_next_node
+from shared.llm.l1_offline import family, offline_next_node
+from shared.llm.next_node import NextNodeContext, normalize_node
 from tests.l1.flowdata import FLOWS, flow
 
 T = Thresholds(match=0.7, suggest=0.45, category=0.45)

@@ -18,7 +18,7 @@ from db.engine import SYSTEM
 from db.models import User
 from shared import people
 from shared.errors import Unauthenticated, not_found
-from shared.jobs.serialize import iso
+from shared.isotime import iso
 from shared.security.passwords import MAX_LENGTH, needs_rehash, verify_password
 from web.auth import ADMIN_UP, ANY_ROLE, principal, require
 from web.auth_lookups import find_login_user

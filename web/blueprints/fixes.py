@@ -7,16 +7,15 @@ from typing import Any, Literal
 from flask import Blueprint, jsonify
 from pydantic import Field
 
-from db.models import Job, ScriptTemplate
+from db.models import AiSession, Job, ScriptTemplate, SessionSuggestedFix
 from shared.errors import not_found
 from shared.jobs.serialize import job_to_dict
-from shared.jobs.service import JobRef
 from shared.sessions import fixes
 from shared.sessions.service import get_session
 from web.auth import ENGINEER_UP, principal, require
-from web.db import db, dispatch_after_commit
-from web.idempotency import replay_or_create
+from web.db import db
 from web.openapi import doc
+from web.submit import submit
 from web.validation import Strict, parse_body
 
 bp = Blueprint("fixes", __name__, url_prefix="/api/v1/ai-sessions/<uuid:session_id>/suggested-fixes")
@@ -41,6 +40,11 @@ class Decision(Strict):
 class Outcome(Strict):
     outcome: Literal["applied_success", "applied_failed", "applied_partial", "applied_pending", "dismissed"]
     notes: str | None = Field(default=None, max_length=10_000)
+
+
+def _session_and_fix(session_id: uuid.UUID, fix_id: uuid.UUID) -> tuple[AiSession, SessionSuggestedFix]:
+    """The session, and its fix locked for the write (a fix of another session is not found)."""
+    return get_session(db(), session_id), fixes.get_fix(db(), session_id, fix_id)
 
 
 @bp.post("")
@@ -72,8 +76,7 @@ def active(session_id: uuid.UUID) -> Any:
 @doc("Record the engineer's decision (draft_template starts a template.extract job)", body=Decision)
 def decision(session_id: uuid.UUID, fix_id: uuid.UUID) -> Any:
     body = parse_body(Decision)
-    session = get_session(db(), session_id)
-    fix = fixes.get_fix(db(), session_id, fix_id)
+    session, fix = _session_and_fix(session_id, fix_id)
     holder: dict[str, fixes.DecisionResult] = {}
 
     def make(key: str | None, fingerprint: str | None) -> tuple[Job, bool]:
@@ -86,9 +89,7 @@ def decision(session_id: uuid.UUID, fix_id: uuid.UUID) -> Any:
         return result.job, result.job_created
 
     if body.decision == "draft_template":
-        job, created = replay_or_create(make)
-        if created:
-            dispatch_after_commit(JobRef.of(job))
+        job = submit(make)
         result = holder.get("result")
         if result is None:  # an Idempotency-Key replay: report the recorded decision
             result = fixes.DecisionResult(fix=fix, state_version=session.state_version, job=job)
@@ -114,7 +115,6 @@ def decision(session_id: uuid.UUID, fix_id: uuid.UUID) -> Any:
 @doc("Record the fix's outcome", body=Outcome)
 def outcome(session_id: uuid.UUID, fix_id: uuid.UUID) -> Any:
     body = parse_body(Outcome)
-    session = get_session(db(), session_id)
-    fix = fixes.get_fix(db(), session_id, fix_id)
+    session, fix = _session_and_fix(session_id, fix_id)
     fix, version = fixes.record_outcome(db(), session, fix, body.outcome, body.notes)
     return jsonify({**fixes.fix_to_dict(fix), "state_version": version})

@@ -11,21 +11,24 @@ from sqlalchemy import Row
 
 from db.models import Job
 from shared.errors import not_found
+from shared.jobs import state_machine
 from shared.jobs.notify import ChangeWaiter
-from shared.jobs.oneshots import insert_job, read_job
+from shared.jobs.oneshots import read_job
 from shared.jobs.serialize import job_etag, job_to_dict
-from shared.jobs.service import JobRef, cancel_job, create_job, get_job_for_update, retry_job
+from shared.jobs.service import JobRef, create_job
+from shared.jobs.state_machine import insert_job
+from shared.lookup import fetch
 from web.auth import ADMIN_UP, L1_UP, principal, require
 from web.db import db, dispatch_after_commit, end_transaction, notify_after_commit, request_scope
-from web.idempotency import idempotency_key, replay_or_create
+from web.idempotency import idempotency_key
 from web.openapi import doc
 from web.state import state
+from web.submit import accepted, submit
 from web.validation import Strict, parse_body, parse_query
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
 MAX_WAIT_S = 30
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 class JobCreate(Strict):
@@ -49,16 +52,8 @@ def job_response(body: dict[str, Any], etag: str, status: int = 200) -> Response
     return response
 
 
-def accepted(job: Job | Row[Any]) -> tuple[Response, int]:
-    return jsonify({"job": job_to_dict(job)}), 202
-
-
 def load_job(job_id: uuid.UUID, *, for_update: bool = False) -> Job:
-    session = db()
-    job = get_job_for_update(session, job_id) if for_update else session.get(Job, job_id)
-    if job is None:
-        raise not_found("job")
-    return job
+    return fetch(db(), Job, job_id, what="job", for_update=for_update)
 
 
 @bp.post("")
@@ -79,10 +74,7 @@ def create() -> Any:
         return create_job(db(), account_id=p.account_id, kind=body.kind, payload=payload, created_by=p.user_id,
                           idempotency_key=key, fingerprint=fingerprint)
 
-    job, created = replay_or_create(make)
-    if created:
-        dispatch_after_commit(JobRef.of(job))
-    return accepted(job)
+    return accepted(submit(make))
 
 
 @bp.get("/<uuid:job_id>")
@@ -101,7 +93,7 @@ def get(job_id: uuid.UUID) -> Any:
             raise not_found("job")
         body = job_to_dict(job)
         etag = job_etag(body)
-        if waiter is not None and (if_none_match is None or if_none_match == etag) and job.status not in TERMINAL:
+        if waiter is not None and (if_none_match is None or if_none_match == etag) and job.status not in state_machine.TERMINAL:
             end_transaction()  # hold a thread while waiting, never a database connection
             job = _wait_for_change(waiter, job_id, scope, if_none_match or etag, wait) or job
             body = job_to_dict(job)
@@ -135,7 +127,7 @@ def _wait_for_change(waiter: ChangeWaiter, job_id: uuid.UUID, scope: Any, baseli
 @require(*L1_UP, operator=True)
 @doc("Cancel a queued or retrying job")
 def cancel(job_id: uuid.UUID) -> Any:
-    job = cancel_job(db(), load_job(job_id, for_update=True))
+    job = state_machine.cancel(db(), load_job(job_id, for_update=True))
     notify_after_commit(job.id)
     body = job_to_dict(job)
     return job_response(body, job_etag(body))
@@ -145,7 +137,7 @@ def cancel(job_id: uuid.UUID) -> Any:
 @require(*L1_UP, operator=True)
 @doc("Retry a failed job (recorded steps are kept)", status=202)
 def retry(job_id: uuid.UUID) -> Any:
-    job = retry_job(db(), load_job(job_id, for_update=True))
+    job = state_machine.retry(db(), load_job(job_id, for_update=True))
     dispatch_after_commit(JobRef.of(job))
     return accepted(job)
 

@@ -8,16 +8,14 @@ from flask import Blueprint, jsonify
 from pydantic import Field, StringConstraints
 
 from db.models import Job, L1Flow, L1InternalTicket, L1WalkSession
-from shared.jobs.serialize import job_to_dict
-from shared.jobs.service import JobRef
 from shared.l1 import ai_build, sessions, tickets, walk
 from shared.l1.intake import IntakeRequest, run_intake
 from shared.l1.matching import Thresholds
 from web.auth import ENGINEER_UP, L1_UP, principal, require
-from web.db import db, dispatch_after_commit
-from web.idempotency import replay_or_create
+from web.db import db
 from web.openapi import doc
 from web.state import state
+from web.submit import accepted, submit
 from web.validation import Strict, parse_body, parse_query
 
 bp = Blueprint("l1", __name__, url_prefix="/api/v1/l1")
@@ -108,7 +106,7 @@ def intake() -> Any:
     body = parse_body(Intake)
     p = principal()
     req = IntakeRequest(body.problem_statement, body.customer_name, body.customer_contact, body.force_build)
-    result, created = run_intake(db(), req, account_id=p.account_id, user_id=p.user_id,  # type: ignore[arg-type]
+    result, created = run_intake(db(), req, account_id=p.tenant_id, user_id=p.user_id,
                                  thresholds=_thresholds())
     return jsonify(result), 201 if created else 200
 
@@ -154,8 +152,7 @@ def step(session_id: uuid.UUID) -> Any:
 @doc("Add a walk note", body=Note)
 def notes(session_id: uuid.UUID) -> Any:
     body = parse_body(Note)
-    s = _locked(session_id)
-    return jsonify(_full(walk.add_note(db(), s, body.text, principal().user_id)))
+    return jsonify(_full(walk.add_note(db(), _locked(session_id), body.text, principal().user_id)))
 
 
 @bp.post("/sessions/<uuid:session_id>/resolve")
@@ -163,8 +160,7 @@ def notes(session_id: uuid.UUID) -> Any:
 @doc("Resolve the session (and its ticket)", body=Resolve)
 def resolve(session_id: uuid.UUID) -> Any:
     body = parse_body(Resolve)
-    s = _locked(session_id)
-    return jsonify(_full(walk.resolve(db(), s, helpful=body.helpful, notes=body.resolution_notes)))
+    return jsonify(_full(walk.resolve(db(), _locked(session_id), helpful=body.helpful, notes=body.resolution_notes)))
 
 
 @bp.post("/sessions/<uuid:session_id>/escalate")
@@ -172,8 +168,8 @@ def resolve(session_id: uuid.UUID) -> Any:
 @doc("Escalate the session to the engineers' queue", body=Escalate)
 def escalate(session_id: uuid.UUID) -> Any:
     body = parse_body(Escalate)
-    s = _locked(session_id)
-    return jsonify(_full(walk.escalate(db(), s, reason=body.reason, reason_category=body.reason_category)))
+    s = walk.escalate(db(), _locked(session_id), reason=body.reason, reason_category=body.reason_category)
+    return jsonify(_full(s))
 
 
 @bp.post("/sessions/<uuid:session_id>/next-node")
@@ -188,10 +184,7 @@ def next_node(session_id: uuid.UUID) -> Any:
         return ai_build.request_next_node(db(), s, user_id=principal().user_id, observation=body.observation,
                                           idempotency_key=key, fingerprint=fingerprint)
 
-    job, created = replay_or_create(make)
-    if created:
-        dispatch_after_commit(JobRef.of(job))
-    return jsonify({"job": job_to_dict(job)}), 202
+    return accepted(submit(make))
 
 
 @bp.post("/escalate-without-walk")
@@ -200,10 +193,10 @@ def next_node(session_id: uuid.UUID) -> Any:
 def escalate_without_walk() -> Any:
     body = parse_body(EscalateWithoutWalk)
     p = principal()
-    ticket = tickets.create_ticket(db(), account_id=p.account_id, created_by=p.user_id,  # type: ignore[arg-type]
+    ticket = tickets.create_ticket(db(), account_id=p.tenant_id, created_by=p.user_id,
                                    problem_statement=body.problem_statement, customer_name=body.customer_name,
                                    customer_contact=body.customer_contact, status="escalated")
-    s = sessions.start_escalated(db(), account_id=p.account_id, user_id=p.user_id, ticket=ticket,  # type: ignore[arg-type]
+    s = sessions.start_escalated(db(), account_id=p.tenant_id, user_id=p.user_id, ticket=ticket,
                                  reason=body.reason, reason_category=body.reason_category)
     return jsonify(_full(s)), 201
 

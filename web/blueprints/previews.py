@@ -8,13 +8,11 @@ from flask import Blueprint, jsonify
 
 from db.models import Job
 from shared import previews
-from shared.jobs.serialize import job_to_dict
-from shared.jobs.service import JobRef
 from shared.sessions.service import get_session
 from web.auth import ENGINEER_UP, principal, require
-from web.db import db, dispatch_after_commit
-from web.idempotency import replay_or_create
+from web.db import db
 from web.openapi import doc
+from web.submit import accepted, submit
 
 bp = Blueprint("previews", __name__, url_prefix="/api/v1/ai-sessions/<uuid:session_id>")
 
@@ -30,10 +28,7 @@ def _preview(session_id: uuid.UUID, kind: str) -> Any:
             db(), session, kind, user_id=principal().user_id, idempotency_key=key, fingerprint=fingerprint
         )
 
-    job, created = replay_or_create(make)
-    if created:
-        dispatch_after_commit(JobRef.of(job))
-    return jsonify({"job": job_to_dict(job)}), 202
+    return accepted(submit(make))
 
 
 @bp.post("/resolution-note/preview")

@@ -62,7 +62,7 @@ def create() -> Any:
     p = principal()
     row = service.create_session(
         db(),
-        account_id=p.account_id,  # type: ignore[arg-type]
+        account_id=p.tenant_id,
         created_by=p.user_id,
         intake_type=body.intake_type,
         intake=body.intake_content,

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from db.models import AccountSettings, PsaConnection
-from shared.errors import Invalid, Unavailable, not_found
-from shared.jobs.serialize import iso
+from shared.errors import Invalid, Unavailable
+from shared.isotime import iso
+from shared.lookup import fetch
 from shared.security.crypto import CredentialCipher
 from shared.security.url_guard import UnsafeUrlError, check_site_url
 from web.auth import ADMIN_UP, ENGINEER_UP, principal, require
@@ -94,7 +95,7 @@ def connection_to_dict(c: PsaConnection) -> dict[str, Any]:
 def create_connection() -> Any:
     body = parse_body(PsaConnectionCreate)
     site_url = _guard(body.site_url)
-    account_id: uuid.UUID = principal().account_id  # type: ignore[assignment]
+    account_id: uuid.UUID = principal().tenant_id
     row = PsaConnection(
         id=uuid.uuid4(),
         account_id=account_id,
@@ -124,9 +125,8 @@ def list_connections() -> Any:
 @doc("Update a PSA connection (rotate keys, deactivate)", body=PsaConnectionUpdate)
 def update_connection(connection_id: uuid.UUID) -> Any:
     body = parse_body(PsaConnectionUpdate)
-    row = db().get(PsaConnection, connection_id, with_for_update=True)
-    if row is None:
-        raise not_found("PSA connection", "psa_connection_not_found")
+    row = fetch(db(), PsaConnection, connection_id, what="PSA connection", code="psa_connection_not_found",
+                for_update=True)
     if body.site_url is not None:
         row.site_url = _guard(body.site_url)
     if body.company_id is not None:

@@ -4,18 +4,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint
 from pydantic import Field, field_validator
 
 from db.models import Job
 from shared import writeback
-from shared.jobs.serialize import job_to_dict
-from shared.jobs.service import JobRef
 from shared.sessions.service import get_session
 from web.auth import ENGINEER_UP, principal, require
-from web.db import db, dispatch_after_commit
-from web.idempotency import replay_or_create
+from web.db import db
 from web.openapi import doc
+from web.submit import accepted, submit
 from web.validation import Strict, parse_body
 
 bp = Blueprint("writeback", __name__, url_prefix="/api/v1/ai-sessions/<uuid:session_id>")
@@ -37,38 +35,40 @@ class _Post(Strict):
 class ResolutionPost(_Post):
     resolution_summary: str | None = Field(default=None, max_length=500)
 
+    def summary(self) -> str | None:
+        return self.resolution_summary
+
 
 class EscalationPost(_Post):
     escalation_reason: str | None = Field(default=None, max_length=500)
 
+    def summary(self) -> str | None:
+        return self.escalation_reason
 
-def _post(session_id: uuid.UUID, kind: str, markdown: str, summary: str | None) -> Any:
+
+def _post(session_id: uuid.UUID, kind: str, model: type[ResolutionPost] | type[EscalationPost]) -> Any:
+    body = parse_body(model)
     session = get_session(db(), session_id, for_update=True)  # serializes concurrent posts per session
 
     def make(key: str | None, fingerprint: str | None) -> tuple[Job, bool]:
         job = writeback.request_writeback(
-            db(), session, kind, markdown=markdown, summary=summary,
+            db(), session, kind, markdown=body.markdown, summary=body.summary(),
             user_id=principal().user_id, idempotency_key=key, fingerprint=fingerprint,
         )
         return job, True
 
-    job, created = replay_or_create(make)
-    if created:
-        dispatch_after_commit(JobRef.of(job))
-    return jsonify({"job": job_to_dict(job)}), 202
+    return accepted(submit(make))
 
 
 @bp.post("/resolution-note/post")
 @require(*ENGINEER_UP)
 @doc("Post the resolution note to the PSA ticket and resolve (writeback.resolution_note job)", body=ResolutionPost, status=202)
 def post_resolution(session_id: uuid.UUID) -> Any:
-    body = parse_body(ResolutionPost)
-    return _post(session_id, "resolution_note", body.markdown, body.resolution_summary)
+    return _post(session_id, "resolution_note", ResolutionPost)
 
 
 @bp.post("/escalation-package/post")
 @require(*ENGINEER_UP)
 @doc("Post the escalation package (internal note) and escalate (writeback.escalation_package job)", body=EscalationPost, status=202)
 def post_escalation(session_id: uuid.UUID) -> Any:
-    body = parse_body(EscalationPost)
-    return _post(session_id, "escalation_package", body.markdown, body.escalation_reason)
+    return _post(session_id, "escalation_package", EscalationPost)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import nullcontext
 from typing import Any
 
 from shared.l1 import ai_build
@@ -21,8 +20,7 @@ def next_node(ctx: JobContext) -> dict[str, Any]:
             ctx.complete(db, result)
             return result
     generator = ctx.resources.generator
-    capacity = ctx.resources.llm_capacity if generator.name != "offline" else None
-    with capacity.slot(str(ctx.account_id)) if capacity is not None else nullcontext():
+    with ctx.slot("llm"):
         proposal = generator.next_node(context)  # no transaction held across the call
     with ctx.tx() as db:
         node, applied, reason = ai_build.apply_node(db, session_id, expected, proposal, generator.name)

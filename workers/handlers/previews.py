@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from typing import Any
 
 from shared import previews
@@ -23,11 +22,10 @@ def _generate(ctx: JobContext, kind: str) -> dict[str, Any]:
             ctx.complete(db, result)
             return result
     generator = ctx.resources.generator
-    capacity = ctx.resources.llm_capacity if generator.name != "offline" else None
     res = ctx.resources
     started, status = time.monotonic(), None
     try:
-        with capacity.slot(str(ctx.account_id)) if capacity is not None else nullcontext():
+        with ctx.slot("llm"):
             draft = generator.draft(kind, bundle)  # type: ignore[arg-type]
         status = 200
     except JobError as err:

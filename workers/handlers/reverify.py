@@ -1,7 +1,6 @@
 """writeback.reverify: re-fetch a closed session's ticket and compare with the status we verified."""
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import select
@@ -9,7 +8,6 @@ from sqlalchemy import select
 from db.models import AiSession, Job, PsaConnection
 from shared.errors import PermanentError
 from workers.context import JobContext
-from workers.handlers.writeback import provider_for
 
 KIND_FOR_STATUS = {"resolved": "writeback.resolution_note", "escalated": "writeback.escalation_package"}
 
@@ -29,9 +27,8 @@ def reverify(ctx: JobContext) -> dict[str, Any]:
         ).scalar_one_or_none() or {}
         ticket_id, status = session.psa_ticket_id, session.status
     expected = verified.get("verified_status_id")
-    capacity = ctx.resources.psa_capacity
-    with capacity.slot(str(ctx.account_id)) if capacity is not None else nullcontext():
-        ticket = provider_for(ctx, conn).get_ticket(ticket_id)
+    with ctx.slot("psa"):
+        ticket = ctx.psa(conn).get_ticket(ticket_id)
     return {
         "session_id": str(ctx.session_id),
         "ticket_id": ticket_id,

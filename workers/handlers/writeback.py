@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,12 +16,9 @@ from sqlalchemy import func
 
 from db.models import AccountSettings, AiSession, PsaConnection
 from shared.errors import PermanentError
+from shared.isotime import iso
 from shared.jobs.notify import publish_change
-from shared.jobs.serialize import iso
-from shared.metrics import record_external_call
-from shared.psa.base import ClientOptions, Note, PsaCredentials, PsaProvider
-from shared.psa.registry import get_provider
-from shared.security.crypto import CredentialDecryptError
+from shared.psa.base import Note, PsaProvider
 from shared.writeback import ALLOWED_FROM
 from workers.context import JobContext
 
@@ -79,28 +75,6 @@ def find_posted(notes: list[Note], text: str, attempted_at: datetime, known_ids:
     return None
 
 
-def provider_for(ctx: JobContext, conn: PsaConnection) -> PsaProvider:
-    """The PSA client for a connection: decrypted credentials, SSRF allow-list, metrics hook."""
-    res = ctx.resources
-    if res.cipher is None:  # no FLOWPILOT_SECRET_KEYS on this worker
-        raise PermanentError("psa_credentials_unreadable", "the PSA credentials cannot be decrypted")
-    try:
-        secret = res.cipher.decrypt(conn.account_id, conn.credentials)
-    except CredentialDecryptError:
-        raise PermanentError("psa_credentials_unreadable", "the PSA credentials cannot be decrypted") from None
-    creds = PsaCredentials(conn.site_url, conn.company_id, secret["public_key"], secret["private_key"], conn.client_id)
-    options = ClientOptions(
-        session=res.http,
-        allowed_hosts=res.settings.psa_allowed_hosts,
-        default_client_id=res.settings.flowpilot_cw_client_id,
-        timeout_s=res.settings.flowpilot_psa_timeout_s,
-        observe=lambda status, seconds: record_external_call(
-            res.redis, res.namespace, provider=conn.provider, status=status, seconds=seconds
-        ),
-    )
-    return get_provider(conn.provider, creds, options)
-
-
 def _finish(ctx: JobContext, kind: str, result: dict[str, Any], *, local_markdown: str | None = None) -> dict[str, Any]:
     status, _ = TARGET[kind]
     with ctx.tx() as db:
@@ -141,14 +115,13 @@ def run(ctx: JobContext) -> dict[str, Any]:
                        local_markdown=markdown)
     if not conn.is_active:
         raise PermanentError("psa_connection_inactive", "the session's PSA connection is deactivated")
-    capacity = ctx.resources.psa_capacity
-    with capacity.slot(str(ctx.account_id)) if capacity is not None else nullcontext():
+    with ctx.slot("psa"):
         return _external(ctx, kind, conn, ticket_id, markdown, prefs, known_ids)
 
 
 def _external(ctx: JobContext, kind: str, conn: PsaConnection, ticket_id: str, markdown: str,
               prefs: dict[str, Any], known_ids: set[str]) -> dict[str, Any]:
-    provider = provider_for(ctx, conn)
+    provider = ctx.psa(conn)
     posted = ctx.steps.get("note_posted") or _post_note(ctx, provider, kind, ticket_id, markdown, known_ids)
     result: dict[str, Any] = {
         "outcome": TARGET[kind][0],

@@ -1,0 +1,301 @@
+"""The job state machine: the statuses, the transitions allowed between them, and the one function per
+transition that writes it. Nothing else in the code base writes `jobs.status`.
+
+    (new) ──insert──▶ queued ──claim──▶ running ──succeed──▶ succeeded
+                        │  ▲              │ ├──fail─────────▶ failed ──retry──▶ queued
+                        │  │              │ └──retry_later──▶ retrying ──claim──▶ running
+                        │  └──────────────┘ (rescue_stale: running → retrying | failed, by the sweeper)
+                        └──cancel──▶ cancelled ◀──cancel── retrying
+
+Transitions a worker makes while it holds the job (succeed, fail, retry_later, and the non-status writes of
+`fenced_write`) are fenced by its claim token: a worker whose claim was taken over writes nothing.
+The hot path (claim, succeed without domain writes, the keyless insert of POST /jobs) runs as one-round-trip
+statements (db/oneshot.py); everything else runs in the caller's transaction, which the caller commits.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Row, and_, bindparam, case, func, select, update
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from db.engine import Scope
+from db.models import Job
+from db.models.jobs import jobs_table
+from db.oneshot import OneShot, run
+from shared.errors import Conflict
+from shared.jobs.kinds import spec_for
+
+QUEUED, RUNNING, RETRYING = "queued", "running", "retrying"
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+STATUSES = (QUEUED, RUNNING, RETRYING, SUCCEEDED, FAILED, CANCELLED)
+ACTIVE = (QUEUED, RUNNING, RETRYING)  # a job in these holds its dedupe key
+TERMINAL = (SUCCEEDED, FAILED, CANCELLED)  # a poller stops here (failed may still be retried)
+WAITING = (QUEUED, RETRYING)  # not running: a worker may claim it, a user may cancel it
+
+# Every allowed move. The SQL guard of each transition function is derived from this table.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    QUEUED: frozenset({RUNNING, CANCELLED}),
+    RUNNING: frozenset({SUCCEEDED, FAILED, RETRYING}),
+    RETRYING: frozenset({RUNNING, CANCELLED}),
+    FAILED: frozenset({QUEUED}),
+    SUCCEEDED: frozenset(),
+    CANCELLED: frozenset(),
+}
+
+
+def sources(target: str) -> tuple[str, ...]:
+    """The statuses a job may move to `target` from."""
+    return tuple(s for s in STATUSES if target in TRANSITIONS[s])
+
+
+def allowed(source: str, target: str) -> bool:
+    return target in TRANSITIONS[source]
+
+
+_c = jobs_table.c
+_PUBLIC = [_c.id, _c.account_id, _c.kind, _c.queue, _c.status, _c.attempts, _c.max_attempts, _c.progress,
+           _c.result, _c.error, _c.session_id, _c.batch_id, _c.created_at, _c.started_at, _c.finished_at,
+           _c.next_attempt_at]
+PUBLIC_COLUMNS = _PUBLIC  # what a poller sees: not the payload or the steps (their JSON is parsed for nothing)
+
+
+def _in(statuses: Sequence[str]) -> str:
+    return "(" + ", ".join(f"'{s}'" for s in statuses) + ")"
+
+
+# ---------------------------------------------------------------------------------------------- insert
+
+
+class KeyTaken(Exception):
+    """A concurrent request with the same Idempotency-Key committed first: replay its job."""
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """Everything a new job row says; `row()` is the only place its initial values are decided."""
+
+    kind: str
+    account_id: uuid.UUID | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    created_by: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    batch_id: uuid.UUID | None = None
+    dedupe_key: str | None = None
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+    queue: str | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def row(self) -> dict[str, Any]:
+        spec = spec_for(self.kind)
+        return {
+            "id": self.id, "account_id": self.account_id, "kind": self.kind, "queue": self.queue or spec.queue,
+            "status": QUEUED, "attempts": 0, "max_attempts": spec.max_attempts, "payload": self.payload,
+            "steps": {}, "created_by": self.created_by, "session_id": self.session_id, "batch_id": self.batch_id,
+            "dedupe_key": self.dedupe_key, "idempotency_key": self.idempotency_key,
+            "request_fingerprint": self.fingerprint,
+        }
+
+
+def insert_jobs(db: Session, jobs: Sequence[NewJob]) -> list[tuple[Job, bool]]:
+    """The one way to create job rows, one statement for any number: (job, created) per NewJob, in order.
+
+    A job whose dedupe key an active job holds is not created: that holder is returned with created=False
+    (identical previews share one job; one writeback per session). A job whose Idempotency-Key a concurrent
+    request took first raises KeyTaken (the web layer replays that request's job).
+    """
+    if not jobs:
+        return []
+    out: list[tuple[Job, bool] | None] = [None] * len(jobs)
+    pending = list(enumerate(jobs))
+    for _ in range(3):  # a holder may finish between our insert and our read of it: insert those again
+        stmt = pg_insert(Job).values([j.row() | {"dispatched_at": func.now()} for _, j in pending])
+        created = {j.id: j for j in db.scalars(stmt.on_conflict_do_nothing().returning(Job))}
+        retry: list[tuple[int, NewJob]] = []
+        for i, new in pending:
+            if new.id in created:
+                out[i] = (created[new.id], True)
+                continue
+            holder = _dedupe_holder(db, new.dedupe_key) if new.dedupe_key else None
+            if holder is not None:
+                out[i] = (holder, False)
+            elif new.idempotency_key is not None and new.dedupe_key is None:
+                raise KeyTaken(new.idempotency_key)
+            else:
+                retry.append((i, replace(new, id=uuid.uuid4())))
+        if not retry:
+            return [o for o in out if o is not None]
+        pending = retry
+    raise KeyTaken("the job's dedupe or idempotency key stayed taken")
+
+
+def _dedupe_holder(db: Session, key: str) -> Job | None:
+    return db.execute(select(Job).where(Job.dedupe_key == key, Job.status.in_(ACTIVE))).scalar_one_or_none()
+
+
+_INSERT_COLS = list(NewJob(kind="system.echo", account_id=None).row())
+_INSERT = OneShot.of(
+    f"INSERT INTO jobs ({', '.join(_INSERT_COLS)}, dispatched_at) "
+    f"VALUES ({', '.join(':' + c for c in _INSERT_COLS)}, now()) "
+    f"RETURNING {', '.join(c.name for c in _PUBLIC)}",
+    *(bindparam(c, type_=_c[c].type) for c in _INSERT_COLS), columns=_PUBLIC,
+)
+
+
+def insert_job(engine: Engine, scope: Scope, *, account_id: uuid.UUID | None, kind: str, payload: dict[str, Any],
+               created_by: uuid.UUID | None) -> Row[Any]:
+    """The same row as `insert_jobs`, without dedupe or idempotency keys, committed in one round trip.
+
+    The hot path of POST /jobs; dispatch it after it returns.
+    """
+    new = NewJob(kind=kind, account_id=account_id, payload=payload, created_by=created_by)
+    return run(engine, scope, _INSERT, new.row())[0]
+
+
+# ------------------------------------------------------------------------------------- worker transitions
+
+_ID = bindparam("job_id", type_=UUID(as_uuid=True))
+_TOKEN = bindparam("token", type_=UUID(as_uuid=True))
+
+_CLAIM = OneShot.of(
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()), "
+    "heartbeat_at = now(), claim_token = :token, updated_at = now() "
+    f"WHERE id = :job_id AND status IN {_in(sources(RUNNING))} "
+    f"AND (next_attempt_at IS NULL OR next_attempt_at <= now()) RETURNING {', '.join(c.name for c in _c)}",
+    _ID, _TOKEN, columns=list(_c),
+)
+
+_SUCCEED = OneShot.of(
+    "UPDATE jobs SET status = 'succeeded', result = :result, error = NULL, finished_at = now(), claim_token = NULL, "
+    "updated_at = now() WHERE id = :job_id AND claim_token = :token AND status = 'running' RETURNING id",
+    _ID, _TOKEN, bindparam("result", type_=_c.result.type), columns=[_c.id],
+)
+
+
+def claim(engine: Engine, scope: Scope, job_id: uuid.UUID, token: uuid.UUID) -> Row[Any] | None:
+    """queued | retrying → running, one conditional UPDATE: a duplicate or early delivery claims nothing."""
+    rows = run(engine, scope, _CLAIM, {"job_id": job_id, "token": token})
+    return rows[0] if rows else None
+
+
+def succeed_now(engine: Engine, scope: Scope, job_id: uuid.UUID, token: uuid.UUID, result: dict[str, Any]) -> bool:
+    """running → succeeded in one round trip (no domain writes to commit with it); False when fenced out."""
+    return bool(run(engine, scope, _SUCCEED, {"job_id": job_id, "token": token, "result": result}))
+
+
+def fenced_write(db: Session, job_id: uuid.UUID, token: uuid.UUID, **values: Any) -> bool:
+    """Write columns of a job we hold (steps, progress, heartbeat); False when our claim is gone."""
+    if "status" in values:
+        raise ValueError("status changes go through the transition functions")
+    return _fenced(db, job_id, token, values)
+
+
+def _fenced(db: Session, job_id: uuid.UUID, token: uuid.UUID, values: dict[str, Any]) -> bool:
+    done = db.execute(
+        update(jobs_table)
+        .where(_c.id == job_id, _c.claim_token == token, _c.status == RUNNING)
+        .values(**values, updated_at=func.now())
+        .returning(_c.id)
+    ).scalar_one_or_none()
+    return done is not None
+
+
+def succeed(db: Session, job_id: uuid.UUID, token: uuid.UUID, result: dict[str, Any]) -> bool:
+    """running → succeeded inside the caller's transaction, atomically with its domain writes."""
+    return _fenced(db, job_id, token, {"status": SUCCEEDED, "result": result, "error": None,
+                                       "finished_at": func.now(), "claim_token": None})
+
+
+def fail(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, Any]) -> bool:
+    """running → failed: a permanent error, or the attempts are spent."""
+    return _fenced(db, job_id, token, {"status": FAILED, "error": error, "finished_at": func.now(),
+                                       "claim_token": None})
+
+
+def retry_later(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, Any], delay_s: float) -> bool:
+    """running → retrying, due in `delay_s`. dispatched_at = when the delayed message is due, so the sweeper
+    leaves the job alone until then."""
+    due = func.now() + timedelta(seconds=delay_s)
+    return _fenced(db, job_id, token, {"status": RETRYING, "error": error, "next_attempt_at": due,
+                                       "dispatched_at": due, "claim_token": None})
+
+
+# ------------------------------------------------------------------------------------ sweeper transition
+
+WORKER_LOST = {"code": "worker_lost", "message": "the worker running this job stopped sending heartbeats"}
+
+
+def rescue_stale(db: Session, stale_after_s: float) -> Sequence[Any]:
+    """running → retrying (or failed when its attempts are spent) for jobs whose heartbeat went stale."""
+    now = func.now()
+    exhausted = Job.attempts >= Job.max_attempts
+    return db.execute(
+        update(Job)
+        .where(Job.status == RUNNING, Job.heartbeat_at < now - timedelta(seconds=stale_after_s))
+        .values(
+            status=case((exhausted, FAILED), else_=RETRYING),
+            finished_at=case((exhausted, now), else_=None),
+            next_attempt_at=case((exhausted, None), else_=now),
+            dispatched_at=None,
+            claim_token=None,
+            error=WORKER_LOST,
+            updated_at=now,
+        )
+        .returning(Job.id, Job.status)
+    ).all()
+
+
+# ------------------------------------------------------------------------------- user and operator moves
+
+
+def cancel(db: Session, job: Job) -> Job:
+    """queued | retrying → cancelled. Running jobs finish (or fail) on their own. `job` is locked by the caller."""
+    if not allowed(job.status, CANCELLED):
+        raise Conflict("job_not_cancellable",
+                       f"job is {job.status}; only {' or '.join(sources(CANCELLED))} jobs can be cancelled")
+    cancel_where(db, Job.id == job.id)
+    db.refresh(job)
+    return job
+
+
+def cancel_where(db: Session, *where: ColumnElement[bool]) -> list[uuid.UUID]:
+    """queued | retrying → cancelled for every matching job (a batch's children); the ids cancelled."""
+    return list(db.execute(
+        update(Job)
+        .where(and_(*where), Job.status.in_(sources(CANCELLED)))
+        .values(status=CANCELLED, finished_at=func.now(), next_attempt_at=None, claim_token=None,
+                updated_at=func.now())
+        .returning(Job.id)
+    ).scalars())
+
+
+def retry(db: Session, job: Job, **moved: Any) -> Job:
+    """failed → queued with a fresh attempt budget; recorded steps are kept so the work resumes after them.
+
+    Refused while another active job holds the same dedupe key (it already does this work). `moved` may
+    re-home the job (a batch adopting it: `batch_id`, `queue`). `job` is locked by the caller.
+    """
+    if not allowed(job.status, QUEUED):
+        raise Conflict("job_not_retryable",
+                       f"job is {job.status}; only {' or '.join(sources(QUEUED))} jobs can be retried")
+    if job.dedupe_key:
+        holder = db.execute(
+            select(Job.id).where(Job.dedupe_key == job.dedupe_key, Job.status.in_(ACTIVE), Job.id != job.id)
+        ).scalar_one_or_none()
+        if holder is not None:
+            raise Conflict("job_superseded", f"job {holder} already does this work", extra={"job_id": str(holder)})
+    db.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == FAILED)
+        .values(status=QUEUED, attempts=0, finished_at=None, next_attempt_at=None, claim_token=None,
+                dispatched_at=func.now(), updated_at=func.now(), **moved)
+    )
+    db.refresh(job)
+    return job
