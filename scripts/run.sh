@@ -55,11 +55,12 @@ if ! flask --app web db upgrade; then
     exit 1
 fi
 
-account_id="" user_id="" token=""
+account_id="" user_id="" token="" password=""
 if [[ -s "$DEMO" ]]; then
     account_id="$(json_field account_id <"$DEMO" || true)"
     user_id="$(json_field user_id <"$DEMO" || true)"
     token="$(json_field token <"$DEMO" || true)"
+    password="$(json_field password <"$DEMO" || true)"
     if [[ -n "$token" ]]; then
         set +e
         check_out="$(check_token "$token" 2>&1)"
@@ -93,18 +94,47 @@ if [[ -z "$token" ]]; then
         printf '%s\n' "${out:-}" >&2
         exit 1
     fi
-    (
-        umask 077
-        "$PY" -c '
+    password=""
+fi
+
+# People who sign in at /app (and /ops): one per role, all with one generated password kept in .run/demo.json.
+# Made when the demo account is new or the file has no password yet; an existing user just gets the password.
+DEMO_PEOPLE=("admin@demo.local:admin" "engineer@demo.local:engineer" "l1@demo.local:l1" "ops@demo.local:operator")
+if [[ -z "$password" ]]; then
+    password="$("$PY" -c 'import secrets; print("demo-" + secrets.token_urlsafe(12))')"
+    log "creating the demo sign-ins (admin, engineer, l1, operator)"
+    for entry in "${DEMO_PEOPLE[@]}"; do
+        email="${entry%%:*}" role="${entry##*:}"
+        if [[ "$role" == operator ]]; then
+            create=(operators create --email "$email" --password-stdin --json)
+        else
+            create=(users create --account-id "$account_id" --email "$email" --role "$role" --password-stdin --json)
+        fi
+        if ! printf '%s\n' "$password" | flask --app web "${create[@]}" >/dev/null 2>&1; then
+            # It exists already (the admin always does): set its password instead.
+            scope=()
+            [[ "$role" == operator ]] || scope=(--account-id "$account_id")
+            if ! out="$(printf '%s\n' "$password" | flask --app web users set-password --email "$email" "${scope[@]}" 2>&1)"; then
+                log "ERROR: could not create or update the demo user $email:"
+                printf '%s\n' "$out" >&2
+                exit 1
+            fi
+        fi
+    done
+fi
+(
+    umask 077
+    "$PY" -c '
 import json, sys, time
-keys = ("account_id", "user_id", "token", "database_url")
+keys = ("account_id", "user_id", "token", "database_url", "password")
 data = dict(zip(keys, sys.argv[1:]))
+data["users"] = {"admin": "admin@demo.local", "engineer": "engineer@demo.local", "l1": "l1@demo.local",
+                 "operator": "ops@demo.local"}
 data["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
 print(json.dumps(data))
-' "$account_id" "$user_id" "$token" "$(fp_mask "$DATABASE_URL")" >"$DEMO.tmp"
-        mv "$DEMO.tmp" "$DEMO"
-    )
-fi
+' "$account_id" "$user_id" "$token" "$(fp_mask "$DATABASE_URL")" "$password" >"$DEMO.tmp"
+    mv "$DEMO.tmp" "$DEMO"
+)
 chmod 600 "$DEMO"
 
 # Fail early and clearly if something else already listens on $PORT.
@@ -118,6 +148,13 @@ cat <<EOF
 
 ================================================================================
  FlowPilot dev stack -> $BASE_URL   (Ctrl-C stops web, worker, batch and clock)
+
+ Open $BASE_URL/app and sign in (password for all: $password)
+   engineer  engineer@demo.local     sessions, resolve and escalate
+   admin     admin@demo.local        same, plus tokens and settings
+   l1        l1@demo.local           L1 workspace (API)
+   operator  ops@demo.local          operations console at $BASE_URL/ops
+
    Postgres: $(fp_mask "$DATABASE_URL")
    Redis:    $(fp_mask "$REDIS_URL")  namespace "$FLOWPILOT_REDIS_NAMESPACE"
    LLM:      $([[ -n "${ANTHROPIC_API_KEY:-}" ]] && echo "Anthropic API" || echo "offline generator (ANTHROPIC_API_KEY unset)")

@@ -1,4 +1,8 @@
-"""Keyset cursors over (created_at, id), newest first: stable under inserts, O(limit) per page."""
+"""Keyset cursors over (created_at, id), newest first: stable under inserts, O(limit) per page.
+
+`by="updated_at"` orders by latest activity instead; a row updated while someone pages moves to the front
+(the next first page shows it), and is never shown twice.
+"""
 from __future__ import annotations
 
 import base64
@@ -25,15 +29,16 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Invalid("invalid_cursor", "cursor is not one this API issued") from None
 
 
-def page(stmt: Select[Any], model: Any, cursor: str | None, limit: int) -> Select[Any]:
+def page(stmt: Select[Any], model: Any, cursor: str | None, limit: int, by: str = "created_at") -> Select[Any]:
+    column = getattr(model, by)
     if cursor:
         at, row_id = decode_cursor(cursor)
-        stmt = stmt.where(tuple_(model.created_at, model.id) < tuple_(at, row_id))
-    return stmt.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
+        stmt = stmt.where(tuple_(column, model.id) < tuple_(at, row_id))
+    return stmt.order_by(column.desc(), model.id.desc()).limit(limit + 1)
 
 
-def next_cursor(rows: list[Any], limit: int) -> tuple[list[Any], str | None]:
+def next_cursor(rows: list[Any], limit: int, by: str = "created_at") -> tuple[list[Any], str | None]:
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].created_at, rows[-1].id)
+    return rows, encode_cursor(getattr(rows[-1], by), rows[-1].id)

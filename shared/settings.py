@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     # reach every process at once over pub/sub; this bounds staleness only if that message is lost.
     # 0 disables the cache (every request looks the token up).
     flowpilot_auth_cache_s: float = 10.0
+    # Sign-in (POST /api/v1/auth/login): how long a login token lives, and how many failed attempts per
+    # email and per client address are allowed in one window before 429 too_many_attempts.
+    flowpilot_login_token_ttl_s: float = Field(default=12 * 3600, gt=0)
+    flowpilot_login_max_failures_per_email: int = Field(default=5, ge=1)
+    flowpilot_login_max_failures_per_address: int = Field(default=20, ge=1)
+    flowpilot_login_failure_window_s: int = Field(default=900, ge=1)
 
     @property
     def secret_keys(self) -> list[str]:

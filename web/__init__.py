@@ -12,10 +12,11 @@ from shared.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from web import cli, console, db, metrics_view, openapi, problems
+    from web import cli, console, db, metrics_view, openapi, pages, problems
     from web import state as state_mod
     from web.blueprints import (
         assistant,
+        auth,
         batches,
         fixes,
         jobs,
@@ -38,8 +39,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     state_mod.init_app(app, state_mod.build_state(settings))
     problems.init_app(app)
     db.init_app(app)
-    for blueprint in (jobs.bp, sessions.bp, fixes.bp, assistant.bp, previews.bp, writeback.bp, tenant.bp, batches.bp,
-                      ops.bp, metrics_view.bp, l1_views.bp, l1_flow_views.bp, psa_setup.bp, openapi.bp, console.bp):
+    for blueprint in (auth.bp, pages.bp, jobs.bp, sessions.bp, fixes.bp, assistant.bp, previews.bp, writeback.bp,
+                      tenant.bp, batches.bp, ops.bp, metrics_view.bp, l1_views.bp, l1_flow_views.bp, psa_setup.bp,
+                      openapi.bp, console.bp):
         app.register_blueprint(blueprint)
     cli.init_app(app)
 

@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import g, request
-from sqlalchemy import bindparam, select
 
 from db.engine import SYSTEM, tenant
-from db.models import ApiToken, User
 from shared.errors import PermissionDenied, Unauthenticated
 from shared.security.tokens import hash_token, looks_like_token
 from web.auth_cache import Principal
+from web.auth_lookups import find_token, token_needs_touch, touch_token
 from web.db import begin_request, db, narrow_request_to_tenant
 from web.state import state
 
@@ -21,9 +21,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 ENGINEER_UP = ("engineer", "admin", "owner")
 ADMIN_UP = ("admin", "owner")
 L1_UP = ("l1", "engineer", "admin", "owner")
+ANY_ROLE = L1_UP  # every tenant role (operators are allowed per route with operator=True)
 
 
-__all__ = ["ADMIN_UP", "ENGINEER_UP", "L1_UP", "Principal", "authenticate", "principal", "require"]
+__all__ = ["ADMIN_UP", "ANY_ROLE", "ENGINEER_UP", "L1_UP", "Principal", "authenticate", "principal", "require"]
 
 
 def _unauthorized(detail: str) -> Unauthenticated:
@@ -52,22 +53,17 @@ def authenticate() -> Principal:
     # One transaction per request: the lookup runs in the system scope, then it narrows to the tenant.
     generation = cache.generation()
     begin_request(SYSTEM)
-    row = db().execute(_LOOKUP, {"token_hash": token_hash}).first()
+    row = find_token(db(), token_hash)
     if row is None:
-        raise _unauthorized("invalid or revoked token")
-    principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator))
+        raise _unauthorized("invalid, expired or revoked token")
+    principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator), row.token_id, row.expires_at)
+    if token_needs_touch(row, time.time()):  # in the token's own scope: a tenant's row as that tenant
+        touch_token(state().engine, row.token_id, SYSTEM if principal.is_operator else tenant(row.account_id))
     if not principal.is_operator:
         narrow_request_to_tenant(row.account_id)
     cache.put(token_hash, principal, generation)
     g.principal = principal
     return principal
-
-
-_LOOKUP = (
-    select(User.id, User.account_id, User.role, User.is_operator)
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.is_active)
-)
 
 
 def require(*roles: str, operator: bool = False) -> Callable[[F], F]:

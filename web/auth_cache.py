@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import redis
 
@@ -26,6 +27,8 @@ class Principal:
     account_id: uuid.UUID | None
     role: str | None
     is_operator: bool
+    token_id: uuid.UUID | None = None
+    expires_at: datetime | None = None  # a login token's end: the cache never serves it past this
 
     @property
     def tenant_id(self) -> uuid.UUID:
@@ -86,7 +89,11 @@ class PrincipalCache:
                 return
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
-            self._entries[token_hash] = (time.monotonic() + self._ttl_s, principal)
+            ttl = self._ttl_s
+            if principal.expires_at is not None:
+                ttl = min(ttl, (principal.expires_at - datetime.now(UTC)).total_seconds())
+            if ttl > 0:
+                self._entries[token_hash] = (time.monotonic() + ttl, principal)
 
     def clear(self) -> None:
         with self._lock:

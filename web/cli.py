@@ -2,24 +2,27 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
-import redis
 from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from db.engine import SYSTEM, transaction
 from db.models import Account, ApiToken, PsaConnection, User
 from db.models.accounts import ROLES
+from shared import people
 from shared.jobs.sweeper import run_forever, sweep_once
 from shared.security.crypto import CredentialDecryptError
-from shared.security.tokens import display_prefix, generate_token, hash_token
-from web.auth_cache import publish_auth_change
+from shared.security.passwords import WeakPassword, check_strength
 from web.cli_flows import flows_cli
 from web.cli_ops import batch_cli, ops_cli
+from web.revocation import announce_revocation
 from web.state import state
 
 
@@ -28,17 +31,28 @@ def _emit(data: dict[str, Any], as_json: bool, human: str) -> None:
 
 
 def _issue_token(db: Any, user: User) -> str:
-    token = generate_token()
-    db.add(
-        ApiToken(
-            id=uuid.uuid4(),
-            account_id=user.account_id,
-            user_id=user.id,
-            token_hash=hash_token(token),
-            prefix=display_prefix(token),
-        )
-    )
+    token, _ = people.issue_token(db, user)
     return token
+
+
+def _read_password() -> str:
+    """The password from stdin (first line; a trailing newline is not part of it). Never echoed or logged."""
+    stream = sys.stdin
+    if stream.isatty():
+        password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = stream.readline().rstrip("\r\n")
+    try:
+        check_strength(password)
+    except WeakPassword as exc:
+        raise click.ClickException(str(exc)) from None
+    return password
+
+
+def _email_taken(exc: IntegrityError) -> click.ClickException:
+    if "uq_users_login_email" in str(exc.orig):
+        return click.ClickException("another user already signs in with this email")
+    return click.ClickException("a user with this email already exists in this account")
 
 
 accounts = AppGroup("accounts", help="Tenant accounts.")
@@ -62,29 +76,64 @@ def accounts_create(name: str, as_json: bool) -> None:
 @click.option("--account-id", required=True, type=click.UUID)
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--password-stdin", is_flag=True, help="read a sign-in password from stdin (one line)")
 @click.option("--json", "as_json", is_flag=True)
-def users_create(account_id: uuid.UUID, email: str, role: str, as_json: bool) -> None:
-    with transaction(state().engine, SYSTEM) as db:
-        if db.get(Account, account_id) is None:
-            raise click.ClickException(f"no account {account_id}")
-        user = User(id=uuid.uuid4(), account_id=account_id, email=email, role=role, is_operator=False)
-        db.add(user)
-        db.flush()
-        token = _issue_token(db, user)
+def users_create(account_id: uuid.UUID, email: str, role: str, password_stdin: bool, as_json: bool) -> None:
+    password = _read_password() if password_stdin else None
+    try:
+        with transaction(state().engine, SYSTEM) as db:
+            if db.get(Account, account_id) is None:
+                raise click.ClickException(f"no account {account_id}")
+            user = User(id=uuid.uuid4(), account_id=account_id, email=email, role=role, is_operator=False)
+            db.add(user)
+            db.flush()
+            if password is not None:
+                people.set_password(db, user, password)
+            token = _issue_token(db, user)
+    except IntegrityError as exc:
+        raise _email_taken(exc) from None
     _emit({"user_id": str(user.id), "token": token}, as_json, f"user {user.id} created; token (shown once): {token}")
 
 
 @users.command("token")
 @click.option("--user-id", required=True, type=click.UUID)
+@click.option("--expires-in-days", type=click.IntRange(1, 3650), help="the token stops working after this many days")
 @click.option("--json", "as_json", is_flag=True)
-def users_token(user_id: uuid.UUID, as_json: bool) -> None:
-    """Issue another token for a user (shown once)."""
+def users_token(user_id: uuid.UUID, expires_in_days: int | None, as_json: bool) -> None:
+    """Issue another API token for a user (shown once), optionally with an expiry."""
+    expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
     with transaction(state().engine, SYSTEM) as db:
         user = db.get(User, user_id)
         if user is None:
             raise click.ClickException(f"no user {user_id}")
-        token = _issue_token(db, user)
-    _emit({"user_id": str(user_id), "token": token}, as_json, f"token (shown once): {token}")
+        token, row = people.issue_token(db, user, expires_at=expires_at)
+    _emit({"user_id": str(user_id), "token": token, "token_id": str(row.id),
+           "expires_at": expires_at.isoformat() if expires_at else None}, as_json, f"token (shown once): {token}")
+
+
+@users.command("set-password")
+@click.option("--email", required=True)
+@click.option("--account-id", type=click.UUID, help="only needed when several users share the email")
+@click.option("--json", "as_json", is_flag=True)
+def users_set_password(email: str, account_id: uuid.UUID | None, as_json: bool) -> None:
+    """Set the sign-in password of a user or operator, read from stdin; ends that user's sign-ins."""
+    password = _read_password()
+    try:
+        with transaction(state().engine, SYSTEM) as db:
+            found = people.find_users_by_email(db, email, account_id)
+            if not found:
+                raise click.ClickException(f"no user with email {email}")
+            if len(found) > 1:
+                raise click.ClickException(f"{len(found)} users have this email; name one with --account-id")
+            user = found[0]
+            revoked = people.set_password(db, user, password)
+    except IntegrityError as exc:
+        raise _email_taken(exc) from None
+    warning = announce_revocation() if revoked else None
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    _emit({"user_id": str(user.id), "login_tokens_revoked": revoked}, as_json,
+          f"password set for {email}; {revoked} sign-in(s) ended")
 
 
 @users.command("revoke-token")
@@ -101,26 +150,28 @@ def users_revoke(token_prefix: str, as_json: bool) -> None:
                 .returning(ApiToken.id)
             ).all()
         )
-    if count:
-        state().principals.clear()  # this process at once; the others when the message reaches them
-        try:
-            publish_auth_change(state().redis, state().namespace)
-        except redis.RedisError as exc:
-            ttl = state().settings.flowpilot_auth_cache_s
-            click.echo(f"warning: could not tell the web processes ({type(exc).__name__}); they may accept the "
-                       f"token for up to {ttl:g} s more", err=True)
+    warning = announce_revocation() if count else None
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     _emit({"revoked": count}, as_json, f"{count} token(s) revoked")
 
 
 @operators.command("create")
 @click.option("--email", required=True)
+@click.option("--password-stdin", is_flag=True, help="read a sign-in password from stdin (one line)")
 @click.option("--json", "as_json", is_flag=True)
-def operators_create(email: str, as_json: bool) -> None:
-    with transaction(state().engine, SYSTEM) as db:
-        user = User(id=uuid.uuid4(), account_id=None, email=email, role=None, is_operator=True)
-        db.add(user)
-        db.flush()
-        token = _issue_token(db, user)
+def operators_create(email: str, password_stdin: bool, as_json: bool) -> None:
+    password = _read_password() if password_stdin else None
+    try:
+        with transaction(state().engine, SYSTEM) as db:
+            user = User(id=uuid.uuid4(), account_id=None, email=email, role=None, is_operator=True)
+            db.add(user)
+            db.flush()
+            if password is not None:
+                people.set_password(db, user, password)
+            token = _issue_token(db, user)
+    except IntegrityError as exc:
+        raise _email_taken(exc) from None
     _emit({"user_id": str(user.id), "token": token}, as_json, f"operator {user.id} created; token (shown once): {token}")
 
 

@@ -12,6 +12,7 @@ from shared.jobs.dispatch import Dispatcher
 from shared.jobs.notify import JobWaiters
 from shared.pubsub import Listener
 from shared.security.crypto import CredentialCipher
+from shared.security.login_throttle import LoginLimits, LoginThrottle
 from shared.settings import Settings
 from web.auth_cache import PrincipalCache
 
@@ -26,6 +27,7 @@ class AppState:
     listener: Listener
     waiters: JobWaiters
     principals: PrincipalCache
+    login_throttle: LoginThrottle
 
     @property
     def namespace(self) -> str:
@@ -52,6 +54,11 @@ def build_state(settings: Settings) -> AppState:
         listener=listener,
         waiters=JobWaiters(listener, namespace),
         principals=PrincipalCache(listener, namespace, ttl_s=settings.flowpilot_auth_cache_s),
+        login_throttle=LoginThrottle(client, namespace, LoginLimits(
+            per_email=settings.flowpilot_login_max_failures_per_email,
+            per_address=settings.flowpilot_login_max_failures_per_address,
+            window_s=settings.flowpilot_login_failure_window_s,
+        )),
     )
 
 

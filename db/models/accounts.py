@@ -32,6 +32,10 @@ class User(Base):
         ),
         Index("uq_users_account_email", "account_id", "email", unique=True),
         Index("uq_users_operator_email", "email", unique=True, postgresql_where=text("is_operator")),
+        # Sign-in finds a person by email before the tenant is known: an address that can sign in names
+        # exactly one user across all tenants (case-insensitively).
+        Index("uq_users_login_email", text("lower(email)"), unique=True,
+              postgresql_where=text("password_hash IS NOT NULL")),
     )
     id: Mapped[uuid.UUID] = pk()
     account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -39,20 +43,37 @@ class User(Base):
     role: Mapped[str | None] = mapped_column(String(16))
     is_operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # argon2id (PHC string); NULL: this user cannot sign in with a password (API tokens only).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = created_at()
 
 
+TOKEN_KINDS = ("api", "login")
+
+
 class ApiToken(Base):
-    """Opaque bearer token; only its SHA-256 is stored, the prefix helps humans tell them apart."""
+    """Opaque bearer token; only its SHA-256 is stored, the prefix helps humans tell them apart.
+
+    `kind` is `api` (made by the CLI for scripts; no expiry unless given) or `login` (made by sign-in; it
+    always expires). An expired or revoked token authenticates nobody.
+    """
 
     __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint("kind IN ('api','login')", name="kind"),
+        # GET /tokens lists an account's tokens newest first.
+        Index("ix_api_tokens_account_created", "account_id", "created_at", "id"),
+    )
     id: Mapped[uuid.UUID] = pk()
     account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), default="api", server_default="api")
     created_at: Mapped[datetime] = created_at()
+    # Written at most once a minute per token (web/auth_lookups.py), so it costs the hot path nothing.
     last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from db.models import AiSession, PsaConnection, SessionFact
+from db.models import AiSession, Job, PsaConnection, SessionFact
 from shared.errors import Conflict, Invalid, NotFound, not_found
 from shared.isotime import iso
 from shared.lookup import fetch
@@ -73,13 +73,25 @@ def create_session(
 
 
 def list_sessions(
-    db: Session, *, status: str | None, cursor: str | None, limit: int
+    db: Session, *, status: str | None, cursor: str | None, limit: int, by: str = "created_at",
+    created_by: uuid.UUID | None = None,
 ) -> tuple[list[AiSession], str | None]:
+    """Newest first by creation, or by latest activity with `by="updated_at"`; optionally one person's."""
     stmt = select(AiSession)
     if status:
         stmt = stmt.where(AiSession.status == status)
-    rows = list(db.execute(page(stmt, AiSession, cursor, limit)).scalars())
-    return next_cursor(rows, limit)
+    if created_by is not None:
+        stmt = stmt.where(AiSession.created_by == created_by)
+    rows = list(db.execute(page(stmt, AiSession, cursor, limit, by)).scalars())
+    return next_cursor(rows, limit, by)
+
+
+def session_jobs(db: Session, session_id: uuid.UUID, kinds: list[str], limit: int) -> list[Job]:
+    """The session's jobs, newest first (optionally of these kinds): what a page resumes watching."""
+    stmt = select(Job).where(Job.session_id == session_id)
+    if kinds:
+        stmt = stmt.where(Job.kind.in_(kinds))
+    return list(db.execute(stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)).scalars())
 
 
 def insert_fact(

@@ -20,7 +20,8 @@ def test_console_page_is_static_html_with_strict_csp(client, operator):
     token = operator["Authorization"].split(" ", 1)[1]
     again = client.get("/ops", headers=operator).get_data(as_text=True)
     assert token not in html and token not in again and "Bearer" not in html
-    assert 'name="token"' not in html  # the input has no name: a form submit can never put it in a URL
+    assert 'name="token"' not in html and 'name="password"' not in html  # no form submit can put them in a URL
+    assert 'id="signin-form"' in html
     for asset in ("/ops/static/ops.js", "/ops/static/ops.css"):
         r = client.get(asset)
         assert r.status_code == 200 and r.data
@@ -28,12 +29,19 @@ def test_console_page_is_static_html_with_strict_csp(client, operator):
 
 
 def test_console_script_never_injects_markup(client):
-    resp = client.get("/ops/static/ops.js")
-    js = resp.get_data(as_text=True)
-    resp.close()
-    assert "innerHTML" not in js and "outerHTML" not in js and "insertAdjacentHTML" not in js
-    assert "document.write" not in js and "eval(" not in js
-    assert "sessionStorage" in js and "localStorage" not in js and "document.cookie" not in js
+    sources = []
+    for asset in ("/ops/static/ops.js", "/ops/static/js/api.js"):
+        resp = client.get(asset)
+        assert resp.status_code == 200
+        sources.append(resp.get_data(as_text=True))
+        resp.close()
+    ops, shared = sources
+    assert 'from "./js/api.js"' in ops  # one API client, shared with the pages
+    for js in sources:
+        assert "innerHTML" not in js and "outerHTML" not in js and "insertAdjacentHTML" not in js
+        assert "document.write" not in js and "eval(" not in js
+        assert "localStorage" not in js and "document.cookie" not in js
+    assert "sessionStorage" in shared
 
 
 def test_ops_batches_lists_newest_across_tenants(client, engine, tenant, other_tenant, operator):

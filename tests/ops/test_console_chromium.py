@@ -90,6 +90,7 @@ def test_console_shows_failed_job_and_retry_succeeds(live_url, browser_page, cli
     page.goto(f"{live_url}/ops")
     expect(page.locator("#login")).to_be_visible()
     expect(page.locator("#console")).to_be_hidden()
+    page.click(".token-login summary")  # the pasted-token form, next to the email/password sign-in
 
     # A tenant's token is not an operator's: 403 sends us back to the form with a message.
     page.fill("#token", tenant.tokens["owner"])
@@ -103,7 +104,7 @@ def test_console_shows_failed_job_and_retry_succeeds(live_url, browser_page, cli
     expect(page.locator("#console")).to_be_visible()
     assert token not in page.url
     assert page.evaluate("document.cookie") == ""
-    assert page.evaluate("sessionStorage.getItem('flowpilot.ops.token')") == token
+    assert page.evaluate("sessionStorage.getItem('flowpilot.token')") == token
 
     # The failed tab is the default view: the job, its error code and message, a Retry button.
     row = page.locator(f'#jobs tr[data-job-id="{job_id}"]')
@@ -149,11 +150,11 @@ def test_console_shows_failed_job_and_retry_succeeds(live_url, browser_page, cli
     page.screenshot(path=str(ARTIFACTS / "ops_console.png"), full_page=True)
 
     # A token that stops working (401) brings the login form back with a message.
-    page.evaluate("sessionStorage.setItem('flowpilot.ops.token', 'fp_' + 'x'.repeat(40))")
+    page.evaluate("sessionStorage.setItem('flowpilot.token', 'fp_' + 'x'.repeat(40))")
     page.reload()
     expect(page.locator("#login-message")).to_be_visible()
     expect(page.locator("#console")).to_be_hidden()
-    assert page.evaluate("sessionStorage.getItem('flowpilot.ops.token')") is None
+    assert page.evaluate("sessionStorage.getItem('flowpilot.token')") is None
 
     noise = ("Failed to load resource",)  # the deliberate 401/403s above
     assert [p for p in problems if not p.startswith(noise)] == []

@@ -30,11 +30,16 @@ PUBLIC_RULES = {
     "/static/<path:filename>",  # Flask's static files
     "/ops",  # the ops console page: holds no data; its script calls the operator API with a pasted token
     "/ops/static/<path:filename>",  # the console's script and style
+    "/api/v1/auth/login",  # sign-in itself: answers only to a right email and password (attempts limited)
+    "/",  # redirects to /app
+    "/app",  # the people's pages: a static shell; its scripts call the API with the signed-in token
+    "/app/<path:_route>",  # the same shell for every client-side route (deep links)
 }
 
 # Smallest bodies the views accept, keyed by endpoint. Views whose body model has no required field
 # get `{}`. Each body is validated against the view's model, so a stale entry fails loudly too.
 BODIES: dict[str, dict[str, Any]] = {
+    "auth.login": {"email": "matrix@example.test", "password": "matrix-password"},
     "jobs.create": {"kind": "system.echo", "payload": {"probe": 1}},
     "sessions.create": {"intake_content": {"problem": "Printer offline"}},
     "sessions.add_fact": {"text": "The spooler restarts every minute"},

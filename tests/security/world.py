@@ -25,6 +25,7 @@ PARAM_KINDS = {
     "batch_id": "batch",
     "flow_id": "l1_flow",
     "name": "l1_category",
+    "token_id": "api_token",
     "board_id": "psa_board",  # the PSA's board id: the connection before it decides whose it is
 }
 # (rule prefix, parameter) → kind, where one parameter name means another object under a prefix.
@@ -83,10 +84,23 @@ def build_world(client: Any, tenant: Any, *, site_url: str = "http://127.0.0.1:9
     walk = _ok(client.post("/api/v1/l1/intake", json={"problem_statement": OUTLOOK_PROBLEM}, headers=h("l1")), 201)
     assert walk["outcome"] == "matched", walk
     return {
+        "api_token": spare_token(client, tenant),
         "session": sid, "fact": fact["id"], "fix": fix["id"], "job": job["job"]["id"],
         "psa_connection": conn["id"], "batch": batch["batch"]["id"], "l1_flow": draft["id"],
         "l1_category": category, "l1_session": walk["session_id"],
     }
+
+
+def spare_token(client: Any, tenant: Any) -> str:
+    """A token of the tenant's admin that no test request uses (revoking it in the matrix harms nothing)."""
+    from db.models import User
+    from shared.people import issue_token
+
+    engine = client.application.extensions["flowpilot"].engine
+    with transaction(engine, tenant_scope(tenant.account_id)) as db:
+        user = db.get(User, tenant.user_ids["admin"])
+        _, row = issue_token(db, user)
+        return str(row.id)
 
 
 def populate_rest(engine: Any, account_id: uuid.UUID, session_id: str) -> None:

@@ -66,3 +66,45 @@ def test_psa_rotate_keys_reencrypts_under_the_new_key(settings, tenant, engine):
     finally:
         first.extensions["flowpilot"].dispose()
         second.extensions["flowpilot"].dispose()
+
+
+def _invoke_stdin(app, stdin: str, *args: str) -> str:
+    result = app.test_cli_runner().invoke(args=list(args), input=stdin)
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
+def test_passwords_from_stdin_sign_in_and_set_password_ends_sign_ins(app, client):
+    account = json.loads(run_cli(app, "accounts", "create", "Pw MSP", "--json"))["account_id"]
+    secret = "first password, long enough"
+    out = _invoke_stdin(app, secret + "\n", "users", "create", "--account-id", account, "--email", "Dana@pw.test",
+                        "--role", "engineer", "--password-stdin", "--json")
+    assert secret not in out and json.loads(out)["token"].startswith("fp_")
+    login = client.post("/api/v1/auth/login", json={"email": "dana@pw.test", "password": secret})
+    assert login.status_code == 200, login.get_json()
+    token = login.get_json()["token"]
+    # Another tenant cannot take the same sign-in email.
+    other = json.loads(run_cli(app, "accounts", "create", "Other", "--json"))["account_id"]
+    dup = app.test_cli_runner().invoke(args=["users", "create", "--account-id", other, "--email", "DANA@pw.test",
+                                             "--role", "admin", "--password-stdin"], input="another password 123\n")
+    assert dup.exit_code != 0 and "already signs in" in dup.output
+    # A new password: the old one stops working and so do the sign-ins made with it.
+    changed = json.loads(_invoke_stdin(app, "second password, also long\n", "users", "set-password", "--email",
+                                       "dana@pw.test", "--json"))
+    assert changed["login_tokens_revoked"] == 1
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.post("/api/v1/auth/login", json={"email": "dana@pw.test", "password": secret}).status_code == 401
+    assert client.post("/api/v1/auth/login", json={"email": "dana@pw.test",
+                                                   "password": "second password, also long"}).status_code == 200
+    missing = app.test_cli_runner().invoke(args=["users", "set-password", "--email", "nobody@pw.test"],
+                                           input="whatever password 1\n")
+    assert missing.exit_code != 0 and "no user" in missing.output
+
+
+def test_api_token_with_an_expiry(app, client, tenant):
+    out = json.loads(run_cli(app, "users", "token", "--user-id", str(tenant.user_ids["l1"]), "--expires-in-days", "30",
+                             "--json"))
+    assert out["expires_at"] and out["token_id"]
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {out['token']}"}).status_code == 200
+    listed = client.get("/api/v1/tokens", headers=tenant.h("admin")).get_json()["items"]
+    assert next(t for t in listed if t["id"] == out["token_id"])["expires_at"] is not None

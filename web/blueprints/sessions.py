@@ -9,6 +9,7 @@ from flask import Blueprint, jsonify
 from pydantic import Field, model_validator
 
 from shared.errors import Invalid
+from shared.jobs.serialize import job_to_dict
 from shared.sessions import l1_intake, service, status
 from web.auth import ENGINEER_UP, principal, require
 from web.db import db
@@ -40,6 +41,14 @@ class SessionList(Strict):
     status: SessionStatus | None = None
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=200)
+    sort: Literal["created", "activity"] = Field(default="created", description="activity: latest change first")
+    mine: bool = Field(default=False, description="only the sessions the caller started")
+
+
+class SessionJobs(Strict):
+    kind: str | None = Field(default=None, max_length=400, pattern=r"^[a-z0-9_.]+(,[a-z0-9_.]+)*$",
+                             description="comma-separated job kinds")
+    limit: int = Field(default=10, ge=1, le=50)
 
 
 class FactCreate(Strict):
@@ -82,7 +91,9 @@ def create() -> Any:
 @doc("List sessions, newest first (cursor pagination)", query=SessionList)
 def list_() -> Any:
     q = parse_query(SessionList)
-    rows, cursor = service.list_sessions(db(), status=q.status, cursor=q.cursor, limit=q.limit)
+    rows, cursor = service.list_sessions(db(), status=q.status, cursor=q.cursor, limit=q.limit,
+                                         by="updated_at" if q.sort == "activity" else "created_at",
+                                         created_by=principal().user_id if q.mine else None)
     return jsonify({"items": [service.session_to_dict(r) for r in rows], "next_cursor": cursor})
 
 
@@ -91,6 +102,25 @@ def list_() -> Any:
 @doc("Get a session")
 def get(session_id: uuid.UUID) -> Any:
     return jsonify(service.session_to_dict(service.get_session(db(), session_id)))
+
+
+@bp.get("/<uuid:session_id>/facts")
+@require(*ENGINEER_UP)
+@doc("The session's live facts, oldest first")
+def list_facts(session_id: uuid.UUID) -> Any:
+    session = service.get_session(db(), session_id)
+    return jsonify({"items": [service.fact_to_dict(f) for f in service.live_facts(db(), session.id)]})
+
+
+@bp.get("/<uuid:session_id>/jobs")
+@require(*ENGINEER_UP)
+@doc("The session's jobs, newest first (e.g. kind=writeback.resolution_note,writeback.escalation_package)",
+     query=SessionJobs)
+def list_jobs(session_id: uuid.UUID) -> Any:
+    q = parse_query(SessionJobs)
+    session = service.get_session(db(), session_id)
+    kinds = q.kind.split(",") if q.kind else []
+    return jsonify({"items": [job_to_dict(j) for j in service.session_jobs(db(), session.id, kinds, q.limit)]})
 
 
 @bp.post("/<uuid:session_id>/facts")

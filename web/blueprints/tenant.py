@@ -16,7 +16,7 @@ from shared.isotime import iso
 from shared.lookup import fetch
 from shared.security.crypto import CredentialCipher
 from shared.security.url_guard import UnsafeUrlError, check_site_url
-from web.auth import ADMIN_UP, principal, require
+from web.auth import ADMIN_UP, ENGINEER_UP, principal, require
 from web.db import db
 from web.openapi import doc
 from web.state import state
@@ -113,7 +113,7 @@ def create_connection() -> Any:
 
 
 @bp.get("/psa-connections")
-@require(*ADMIN_UP)
+@require(*ENGINEER_UP)  # engineers pick one when they link a session to a ticket; keys are never listed
 @doc("List PSA connections")
 def list_connections() -> Any:
     rows = db().execute(select(PsaConnection).order_by(PsaConnection.created_at)).scalars()

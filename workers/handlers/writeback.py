@@ -17,6 +17,7 @@ from sqlalchemy import func
 from db.models import AccountSettings, AiSession, PsaConnection
 from shared.errors import PermanentError
 from shared.isotime import iso
+from shared.jobs.notify import publish_change
 from shared.psa.base import Note, PsaProvider
 from shared.writeback import ALLOWED_FROM
 from workers.context import JobContext
@@ -43,6 +44,24 @@ def coerce_status_id(raw: Any) -> int | None:
 def content_key(text: str) -> str:
     """Whitespace-insensitive hash of a note body: what the PSA stores may differ in line endings."""
     return hashlib.sha256(re.sub(r"\s+", " ", text).strip().encode()).hexdigest()
+
+
+def _step(ctx: JobContext, name: str, data: dict[str, Any], db: Any = None) -> None:
+    """Record a recovery point and show it to pollers as `progress.step` (one transaction for both).
+
+    Without `db` it commits and wakes long-polls itself; with `db` the caller does both after its commit.
+    """
+    if db is None:
+        with ctx.tx() as own:
+            _step(ctx, name, data, own)
+        _announce(ctx)
+        return
+    ctx.record_step(name, data, db)
+    ctx.set_progress({"step": name}, db)
+
+
+def _announce(ctx: JobContext) -> None:
+    publish_change(ctx.resources.redis, ctx.resources.namespace, ctx.job_id)
 
 
 def find_posted(notes: list[Note], text: str, attempted_at: datetime, known_ids: set[str]) -> Note | None:
@@ -132,7 +151,7 @@ def _post_note(ctx: JobContext, provider: PsaProvider, kind: str, ticket_id: str
             return _record_note(ctx, kind, markdown, found.id, found.created_at, adopted=True)
     # Keep the first attempt's time: the adoption window must cover every attempt that may have landed.
     first_at = attempt["at"] if attempt else datetime.now(UTC).isoformat()
-    ctx.record_step("note_attempted", {"at": first_at, "content_key": content_key(markdown)})
+    _step(ctx, "note_attempted", {"at": first_at, "content_key": content_key(markdown)})
     note = provider.post_note(
         ticket_id, markdown, internal=kind == "escalation_package", resolution=kind == "resolution_note"
     )
@@ -151,7 +170,8 @@ def _record_note(ctx: JobContext, kind: str, markdown: str, note_id: str, create
         setattr(session, md_col, markdown)
         setattr(session, at_col, posted_at)
         setattr(session, id_col, str(note_id))
-        ctx.record_step("note_posted", step, db)
+        _step(ctx, "note_posted", step, db)
+    _announce(ctx)
     return step
 
 
@@ -159,7 +179,7 @@ def _transition(ctx: JobContext, provider: PsaProvider, ticket_id: str, target: 
     current = provider.get_ticket(ticket_id)
     if current.status_id != target:
         provider.update_ticket_status(ticket_id, target)
-        ctx.record_step("status_changed", {"requested_status_id": target, "at": datetime.now(UTC).isoformat()})
+        _step(ctx, "status_changed", {"requested_status_id": target, "at": datetime.now(UTC).isoformat()})
     observed = current
     for delay in VERIFY_DELAYS_S:
         if delay:
@@ -167,7 +187,7 @@ def _transition(ctx: JobContext, provider: PsaProvider, ticket_id: str, target: 
         observed = provider.get_ticket(ticket_id)  # only a re-fetch tells the truth
         if observed.status_id == target:
             verified = {"id": observed.status_id, "name": observed.status_name}
-            ctx.record_step("status_verified", verified)
+            _step(ctx, "status_verified", verified)
             return verified
     raise PermanentError(
         "status_verification_failed",
