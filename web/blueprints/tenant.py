@@ -76,6 +76,15 @@ def _guard(url: str) -> str:
         ) from None
 
 
+def _require_keys(body: PsaConnectionUpdate) -> None:
+    """Stored keys never follow a connection to another host or company: moving it needs both keys again."""
+    missing = [f for f in ("public_key", "private_key") if getattr(body, f) is None]
+    if missing:
+        raise Invalid("psa_keys_required",
+                      "changing site_url or company_id needs public_key and private_key in the same request",
+                      errors=[{"field": f, "message": "required when site_url or company_id changes"} for f in missing])
+
+
 def connection_to_dict(c: PsaConnection) -> dict[str, Any]:
     return {
         "id": str(c.id),
@@ -127,10 +136,11 @@ def update_connection(connection_id: uuid.UUID) -> Any:
     body = parse_body(PsaConnectionUpdate)
     row = fetch(db(), PsaConnection, connection_id, what="PSA connection", code="psa_connection_not_found",
                 for_update=True)
-    if body.site_url is not None:
-        row.site_url = _guard(body.site_url)
-    if body.company_id is not None:
-        row.company_id = body.company_id
+    site_url = _guard(body.site_url) if body.site_url is not None else row.site_url
+    company_id = body.company_id if body.company_id is not None else row.company_id
+    if (site_url, company_id) != (row.site_url, row.company_id):
+        _require_keys(body)
+    row.site_url, row.company_id = site_url, company_id
     if body.client_id is not None:
         row.client_id = body.client_id
     if body.is_active is not None:
