@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # reach every process at once over pub/sub; this bounds staleness only if that message is lost.
     # 0 disables the cache (every request looks the token up).
     flowpilot_auth_cache_s: float = 10.0
+    # How long a web process reuses its last /metrics text (the job counts are a GROUP BY over `jobs`).
+    flowpilot_metrics_cache_s: float = 5.0
 
     @property
     def secret_keys(self) -> list[str]:

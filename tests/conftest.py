@@ -93,7 +93,7 @@ def settings(database: dict[str, str], secret_key: str, namespace: str) -> Setti
         redis_url=REDIS_URL,
         flowpilot_redis_namespace=namespace,
         flowpilot_secret_keys=secret_key,
-        flowpilot_psa_allowed_hosts="127.0.0.1",
+        flowpilot_psa_allowed_hosts="127.0.0.1:*",
         flowpilot_heartbeat_interval_s=0.5,
         flowpilot_stale_heartbeat_s=3.0,
         flowpilot_redispatch_after_s=60.0,

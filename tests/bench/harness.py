@@ -86,7 +86,7 @@ def stack(**overrides: Any) -> Iterator[Stack]:
         redis_url=REDIS_URL,
         flowpilot_redis_namespace=namespace,
         flowpilot_secret_keys=Fernet.generate_key().decode(),
-        flowpilot_psa_allowed_hosts="127.0.0.1",
+        flowpilot_psa_allowed_hosts="127.0.0.1:*",
         flowpilot_log_level="WARNING",
         **overrides,
     )

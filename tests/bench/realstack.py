@@ -205,7 +205,7 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
             redis_url=REDIS_URL,
             flowpilot_redis_namespace=namespace,
             flowpilot_secret_keys=Fernet.generate_key().decode(),
-            flowpilot_psa_allowed_hosts="127.0.0.1",
+            flowpilot_psa_allowed_hosts="127.0.0.1:*",
             flowpilot_log_level=log_level,
             **overrides,
         )

@@ -143,7 +143,7 @@ class StackConfig:
             "REDIS_URL": self.redis_url,
             "FLOWPILOT_REDIS_NAMESPACE": self.namespace,
             "FLOWPILOT_SECRET_KEYS": self.secret_key,
-            "FLOWPILOT_PSA_ALLOWED_HOSTS": "127.0.0.1",
+            "FLOWPILOT_PSA_ALLOWED_HOSTS": "127.0.0.1:*",
             "FLOWPILOT_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
             "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}",

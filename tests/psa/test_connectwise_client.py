@@ -21,7 +21,7 @@ from tests.helpers import error_detail
 
 COMPANY, PUB, PRIV = "acme", "PUBKEY-7f3a9c", "PRIVKEY-s3cr3t-9b2e41d0"
 TOKEN = base64.b64encode(f"{COMPANY}+{PUB}:{PRIV}".encode()).decode()
-LOCAL = frozenset({"127.0.0.1"})
+LOCAL = frozenset({"127.0.0.1:*"})
 
 
 class RecordingSession(requests.Session):
