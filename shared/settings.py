@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     flowpilot_cw_client_id: str | None = None
     flowpilot_psa_allowed_hosts: str = ""
     flowpilot_psa_timeout_s: float = 20.0
+    # A tenant chooses its PSA's URL, so it controls the answers: every provider call ends within this many
+    # seconds however slowly the server drips, and no response body may exceed the byte cap.
+    flowpilot_psa_deadline_s: float = Field(default=30.0, gt=0)
+    flowpilot_psa_max_response_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # At most this fraction of a worker process's threads may be inside one tenant's PSA calls.
+    flowpilot_psa_tenant_thread_share: float = Field(default=0.5, gt=0, le=1)
     # Concurrent PSA writeback/reverify jobs across all workers, and per tenant.
     flowpilot_psa_max_concurrency: int = 32
     flowpilot_psa_tenant_concurrency: int = 8

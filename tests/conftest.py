@@ -228,6 +228,7 @@ def _start_worker(settings: Settings, threads: int = 4, pools: dict[str, int] | 
     dramatiq.set_broker(broker)
     register_actors(broker)
     res = Resources.create(settings)
+    res.set_worker_threads(sum(pools.values()) if pools else threads)
     res.heartbeat = Heartbeat(res, settings.flowpilot_heartbeat_interval_s)
     res.heartbeat.start()
     resources_mod.install(res)

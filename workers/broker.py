@@ -31,6 +31,9 @@ class WorkerResources(Middleware):
         res.heartbeat.start()
         resources_mod.install(res)
 
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        resources_mod.current().set_worker_threads(worker.worker_threads)
+
     def before_process_stop(self, broker: dramatiq.Broker) -> None:
         try:
             resources_mod.current().dispose()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -51,14 +51,17 @@ class JobContext:
     def slot(self, kind: Literal["llm", "psa"]) -> Iterator[None]:
         """Hold one of the tenant's (and the platform's) concurrent LLM or PSA call slots while inside.
 
-        The offline generator calls nothing remote, so it takes no LLM slot.
+        PSA calls also count against the tenant's share of this process's threads (the tenant controls how
+        long its PSA takes to answer). The offline generator calls nothing remote, so it takes no LLM slot.
         """
         res = self.resources
+        tenant = str(self.account_id)
         capacity = res.psa_capacity if kind == "psa" else res.llm_capacity
-        if capacity is None or (kind == "llm" and res.generator.name == "offline"):
-            yield
-            return
-        with capacity.slot(str(self.account_id)):
+        with ExitStack() as held:
+            if kind == "psa" and res.psa_share is not None:
+                held.enter_context(res.psa_share.hold(tenant))
+            if capacity is not None and not (kind == "llm" and res.generator.name == "offline"):
+                held.enter_context(capacity.slot(tenant))
             yield
 
     def psa(self, conn: PsaConnection) -> PsaProvider:
