@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import AiSession, PsaConnection, SessionFact
+from shared import limits
 from shared.errors import Conflict, Invalid, NotFound, not_found
 from shared.isotime import iso
 from shared.lookup import fetch
@@ -81,13 +82,19 @@ def list_sessions(
 
 
 def add_fact(db: Session, session: AiSession, text: str, created_by: uuid.UUID) -> tuple[SessionFact, int]:
+    """A new fact, within the session's bound (deleted facts count: they stay in its history)."""
+    version = bump_state_version(db, session.id)  # locks the session row: concurrent adds count in turn
+    held = db.execute(select(func.count()).select_from(SessionFact).where(SessionFact.session_id == session.id)).scalar_one()
+    if held >= limits.MAX_FACTS_PER_SESSION:
+        raise limits.reached("fact_limit_reached", "facts per session (deleted ones included)",
+                             limits.MAX_FACTS_PER_SESSION)
     fact = SessionFact(
         id=uuid.uuid4(), account_id=session.account_id, session_id=session.id, text=text, created_by=created_by
     )
     db.add(fact)
     db.flush()
     db.refresh(fact)
-    return fact, bump_state_version(db, session.id)
+    return fact, version
 
 
 def delete_fact(db: Session, session: AiSession, fact_id: uuid.UUID) -> int:

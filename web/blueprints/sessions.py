@@ -8,6 +8,7 @@ from typing import Any, Literal
 from flask import Blueprint, jsonify
 from pydantic import Field
 
+from shared import limits
 from shared.errors import Invalid
 from shared.sessions import service
 from web.auth import ENGINEER_UP, principal, require
@@ -31,12 +32,12 @@ class SessionCreate(Strict):
 
 class SessionList(Strict):
     status: SessionStatus | None = None
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: int = Field(default=50, ge=1, le=limits.MAX_PAGE)
     cursor: str | None = Field(default=None, max_length=200)
 
 
 class FactCreate(Strict):
-    text: str = Field(min_length=1, max_length=4000)
+    text: str = Field(min_length=1, max_length=limits.MAX_FACT_CHARS)
 
 
 @bp.post("")

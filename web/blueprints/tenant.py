@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 from flask import Blueprint, jsonify
 from pydantic import Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from db.models import AccountSettings, PsaConnection
+from shared import limits
 from shared.errors import Invalid, Unavailable
 from shared.isotime import iso
 from shared.lookup import fetch
@@ -105,6 +106,10 @@ def create_connection() -> Any:
     body = parse_body(PsaConnectionCreate)
     site_url = _guard(body.site_url)
     account_id: uuid.UUID = principal().tenant_id
+    limits.lock_tenant(db(), account_id, "psa_connections")
+    held = db().execute(select(func.count()).select_from(PsaConnection).where(PsaConnection.account_id == account_id))
+    if held.scalar_one() >= limits.MAX_PSA_CONNECTIONS:
+        raise limits.reached("psa_connection_limit_reached", "PSA connections per tenant", limits.MAX_PSA_CONNECTIONS)
     row = PsaConnection(
         id=uuid.uuid4(),
         account_id=account_id,
@@ -125,7 +130,8 @@ def create_connection() -> Any:
 @require(*ADMIN_UP)
 @doc("List PSA connections")
 def list_connections() -> Any:
-    rows = db().execute(select(PsaConnection).order_by(PsaConnection.created_at)).scalars()
+    rows = db().execute(select(PsaConnection).order_by(PsaConnection.created_at, PsaConnection.id)
+                        .limit(limits.MAX_PSA_CONNECTIONS)).scalars()
     return jsonify({"items": [connection_to_dict(r) for r in rows]})
 
 
