@@ -14,6 +14,9 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://flowpilot@127.0.0.1:5432/flowpilot"
     flowpilot_migration_database_url: str | None = None
+    # The system role: the only one row-level security lets into the system scope (sweeper, heartbeats, token
+    # lookups, ops, CLI). Must not be the DATABASE_URL role; migrations grant it the capability.
+    flowpilot_system_database_url: str = "postgresql://flowpilot_system@127.0.0.1:5432/flowpilot"
     redis_url: str = "redis://127.0.0.1:6379/0"
     port: int = 8000
 

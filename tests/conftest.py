@@ -26,6 +26,7 @@ ADMIN_URL = os.environ.get("FLOWPILOT_TEST_ADMIN_URL", "postgresql://postgres@12
 REDIS_URL = os.environ.get("FLOWPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 APP_ROLE = "fp_test_app"
 OWNER_ROLE = "fp_test_owner"
+SYSTEM_ROLE = "fp_test_system"
 
 
 def _url_for(role: str, dbname: str) -> str:
@@ -63,13 +64,15 @@ def _ensure_role(role: str) -> None:
 def database() -> Iterator[dict[str, str]]:
     """A fresh database per test run, migrated by the owner role; the app connects as a plain role."""
     name = f"fp_test_{uuid.uuid4().hex[:10]}"
-    _ensure_role(APP_ROLE)
-    _ensure_role(OWNER_ROLE)
+    for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
+        _ensure_role(role)
     _admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
     _admin_exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC", f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"', dbname=name)
-    urls = {"name": name, "app": _url_for(APP_ROLE, name), "owner": _url_for(OWNER_ROLE, name)}
+    urls = {"name": name, "app": _url_for(APP_ROLE, name), "owner": _url_for(OWNER_ROLE, name),
+            "system": _url_for(SYSTEM_ROLE, name)}
     upgrade(
-        Settings(database_url=urls["app"], flowpilot_migration_database_url=urls["owner"]),
+        Settings(database_url=urls["app"], flowpilot_migration_database_url=urls["owner"],
+                 flowpilot_system_database_url=urls["system"]),
     )
     yield urls
     _admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -90,6 +93,7 @@ def settings(database: dict[str, str], secret_key: str, namespace: str) -> Setti
     return Settings(
         database_url=database["app"],
         flowpilot_migration_database_url=database["owner"],
+        flowpilot_system_database_url=database["system"],
         redis_url=REDIS_URL,
         flowpilot_redis_namespace=namespace,
         flowpilot_secret_keys=secret_key,

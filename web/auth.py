@@ -6,14 +6,15 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import g, request
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, bindparam
 
 from db.engine import SYSTEM, tenant
-from db.models import ApiToken, User
+from db.models import User
+from db.oneshot import OneShot, run
 from shared.errors import PermissionDenied, Unauthenticated
 from shared.security.tokens import hash_token, looks_like_token
 from web.auth_cache import Principal
-from web.db import begin_request, db, narrow_request_to_tenant
+from web.db import begin_request
 from web.state import state
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,7 +32,12 @@ def _unauthorized(detail: str) -> Unauthenticated:
 
 
 def authenticate() -> Principal:
-    """Resolve the bearer token once per request (system scope: the tenant is not known yet)."""
+    """Resolve the bearer token once per request, then open the request's unit of work in the caller's scope.
+
+    The lookup is the one statement a tenant request runs in the system scope (the tenant is not known yet):
+    a one-shot on the system role's pool. Everything after it runs as the request role, in the tenant's scope
+    (operators: the system scope, on the system role).
+    """
     cached: Principal | None = g.get("principal")
     if cached is not None:
         return cached
@@ -45,28 +51,26 @@ def authenticate() -> Principal:
     token_hash = hash_token(token)
     cache = state().principals
     principal = cache.get(token_hash)
-    if principal is not None:  # verified recently, and no revocation since (see web/auth_cache.py)
-        begin_request(SYSTEM if principal.is_operator else tenant(principal.tenant_id))
-        g.principal = principal
-        return principal
-    # One transaction per request: the lookup runs in the system scope, then it narrows to the tenant.
-    generation = cache.generation()
-    begin_request(SYSTEM)
-    row = db().execute(_LOOKUP, {"token_hash": token_hash}).first()
-    if row is None:
-        raise _unauthorized("invalid or revoked token")
-    principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator))
-    if not principal.is_operator:
-        narrow_request_to_tenant(row.account_id)
-    cache.put(token_hash, principal, generation)
+    if principal is None:  # not verified recently, or revoked since (see web/auth_cache.py)
+        generation = cache.generation()
+        rows = run(state().engine, SYSTEM, _LOOKUP, {"token_hash": token_hash})
+        if not rows:
+            raise _unauthorized("invalid or revoked token")
+        row = rows[0]
+        principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator))
+        cache.put(token_hash, principal, generation)
+    begin_request(SYSTEM if principal.is_operator else tenant(principal.tenant_id))
     g.principal = principal
     return principal
 
 
-_LOOKUP = (
-    select(User.id, User.account_id, User.role, User.is_operator)
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.is_active)
+_users = User.__table__.c
+_LOOKUP = OneShot.of(
+    "SELECT users.id, users.account_id, users.role, users.is_operator FROM api_tokens "
+    "JOIN users ON users.id = api_tokens.user_id "
+    "WHERE api_tokens.token_hash = :token_hash AND api_tokens.revoked_at IS NULL AND users.is_active",
+    bindparam("token_hash", type_=String()),
+    columns=[_users.id, _users.account_id, _users.role, _users.is_operator],
 )
 
 

@@ -76,6 +76,8 @@ class FlowPilotCollector(Collector):
                          _decode(r.hgetall(key(ns, "external_call_seconds"))))
         yield _counter("flowpilot_llm_tokens", "LLM tokens by model and direction", ["model", "direction"],
                        _decode(r.hgetall(key(ns, "llm_tokens_total"))))
+        yield _counter("flowpilot_messages_dropped", "Broker messages workers refused: no such job, or a tenant "
+                       "that disagrees with the job row", ["reason"], _decode(r.hgetall(key(ns, "messages_dropped_total"))))
         jobs = GaugeMetricFamily("flowpilot_jobs", "Jobs in the database by kind and status", labels=["kind", "status"])
         with transaction(self.st.engine, SYSTEM) as db:
             for kind, status, count in db.execute(

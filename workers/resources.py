@@ -9,7 +9,7 @@ import redis
 import requests
 from sqlalchemy import Engine
 
-from db.engine import make_engine
+from db.engine import dispose_engines, make_engines
 from shared.capacity import Capacity
 from shared.jobs.dispatch import Dispatcher
 from shared.llm.factory import build_generator
@@ -43,7 +43,8 @@ class Resources:
     def create(cls, settings: Settings) -> Resources:
         res = cls(
             settings=settings,
-            engine=make_engine(settings.database_url, pool_size=settings.flowpilot_db_pool_size, max_overflow=8),
+            engine=make_engines(settings.database_url, settings.flowpilot_system_database_url,
+                                pool_size=settings.flowpilot_db_pool_size),
             redis=redis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30),
             dispatcher=Dispatcher.from_url(settings.redis_url, settings.flowpilot_redis_namespace),
             http=guard_session(requests.Session()),
@@ -85,7 +86,7 @@ class Resources:
         self.http.close()
         self.dispatcher.close()
         self.redis.close()
-        self.engine.dispose()
+        dispose_engines(self.engine)
 
 
 _current: Resources | None = None
