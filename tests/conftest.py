@@ -4,11 +4,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg2
 import pytest
 from cryptography.fernet import Fernet
 from dramatiq import Worker
@@ -17,47 +14,22 @@ from flask.testing import FlaskClient
 
 from db.engine import SYSTEM, transaction
 from db.migrate import upgrade
-from db.models import Account, ApiToken, User
-from shared.security.tokens import display_prefix, generate_token, hash_token
+from db.models import Account
 from shared.settings import Settings
-from tests.helpers import clear_redis_namespace, truncate_tenant_tables
-
-ADMIN_URL = os.environ.get("FLOWPILOT_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("FLOWPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-APP_ROLE = "fp_test_app"
-OWNER_ROLE = "fp_test_owner"
-SYSTEM_ROLE = "fp_test_system"
-
-
-def _url_for(role: str, dbname: str) -> str:
-    base = psycopg2.extensions.parse_dsn(ADMIN_URL)
-    host, port = base.get("host", "127.0.0.1"), base.get("port", "5432")
-    return f"postgresql://{role}@{host}:{port}/{dbname}"
-
-
-def _admin_exec(*statements: str, dbname: str | None = None) -> None:
-    dsn = ADMIN_URL if dbname is None else ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            for stmt in statements:
-                cur.execute(stmt)
-    finally:
-        conn.close()
-
-
-def _ensure_role(role: str) -> None:
-    conn = psycopg2.connect(ADMIN_URL)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-        if cur.fetchone() is None:
-            try:
-                cur.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE')
-            except psycopg2.errors.DuplicateObject:
-                pass
-    conn.close()
+from tests.helpers import (
+    APP_ROLE,
+    OWNER_ROLE,
+    REDIS_URL,
+    SYSTEM_ROLE,
+    Tenant,
+    admin_exec,
+    clear_redis_namespace,
+    ensure_role,
+    make_user,
+    start_worker,
+    truncate_tenant_tables,
+    url_for,
+)
 
 
 @pytest.fixture(scope="session")
@@ -65,17 +37,17 @@ def database() -> Iterator[dict[str, str]]:
     """A fresh database per test run, migrated by the owner role; the app connects as a plain role."""
     name = f"fp_test_{uuid.uuid4().hex[:10]}"
     for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
-        _ensure_role(role)
-    _admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
-    _admin_exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC", f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"', dbname=name)
-    urls = {"name": name, "app": _url_for(APP_ROLE, name), "owner": _url_for(OWNER_ROLE, name),
-            "system": _url_for(SYSTEM_ROLE, name)}
+        ensure_role(role)
+    admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
+    admin_exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC", f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"', dbname=name)
+    urls = {"name": name, "app": url_for(APP_ROLE, name), "owner": url_for(OWNER_ROLE, name),
+            "system": url_for(SYSTEM_ROLE, name)}
     upgrade(
         Settings(database_url=urls["app"], flowpilot_migration_database_url=urls["owner"],
                  flowpilot_system_database_url=urls["system"]),
     )
     yield urls
-    _admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -146,39 +118,6 @@ def engine(app: Flask) -> Any:
     return app.extensions["flowpilot"].engine
 
 
-@dataclass
-class Tenant:
-    account_id: uuid.UUID
-    tokens: dict[str, str] = field(default_factory=dict)
-    user_ids: dict[str, uuid.UUID] = field(default_factory=dict)
-
-    def h(self, role: str = "admin", **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}", **extra}
-
-
-def _make_user(db: Any, account_id: uuid.UUID | None, role: str | None) -> tuple[uuid.UUID, str]:
-    user = User(
-        id=uuid.uuid4(),
-        account_id=account_id,
-        email=f"{role or 'op'}-{uuid.uuid4().hex[:6]}@example.test",
-        role=role,
-        is_operator=account_id is None,
-    )
-    db.add(user)
-    db.flush()
-    token = generate_token()
-    db.add(
-        ApiToken(
-            id=uuid.uuid4(),
-            account_id=account_id,
-            user_id=user.id,
-            token_hash=hash_token(token),
-            prefix=display_prefix(token),
-        )
-    )
-    return user.id, token
-
-
 @pytest.fixture
 def make_tenant(engine: Any) -> Any:
     def make(name: str = "Acme MSP") -> Tenant:
@@ -188,7 +127,7 @@ def make_tenant(engine: Any) -> Any:
             db.flush()
             tenant = Tenant(account.id)
             for role in ("l1", "engineer", "admin", "owner"):
-                tenant.user_ids[role], tenant.tokens[role] = _make_user(db, account.id, role)
+                tenant.user_ids[role], tenant.tokens[role] = make_user(db, account.id, role)
         return tenant
 
     return make
@@ -207,53 +146,15 @@ def other_tenant(make_tenant: Any) -> Tenant:
 @pytest.fixture
 def operator(engine: Any) -> dict[str, str]:
     with transaction(engine, SYSTEM) as db:
-        _, token = _make_user(db, None, None)
+        _, token = make_user(db, None, None)
     return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
 def worker(settings: Settings) -> Iterator[Worker]:
     """Real Dramatiq worker threads on real Redis, in this process."""
-    with _start_worker(settings) as w:
+    with start_worker(settings) as w:
         yield w
-
-
-@contextmanager
-def _start_worker(settings: Settings, threads: int = 4, pools: dict[str, int] | None = None) -> Iterator[Worker]:
-    """Worker threads on all queues, or separate pools per queue (like the Procfile) with `pools`."""
-    import dramatiq
-
-    from workers import resources as resources_mod
-    from workers.broker import build_broker, register_actors
-    from workers.heartbeat import Heartbeat
-    from workers.resources import Resources
-
-    broker = build_broker(settings, with_resources=False)
-    dramatiq.set_broker(broker)
-    register_actors(broker)
-    res = Resources.create(settings)
-    res.set_worker_threads(sum(pools.values()) if pools else threads)
-    res.heartbeat = Heartbeat(res, settings.flowpilot_heartbeat_interval_s)
-    res.heartbeat.start()
-    resources_mod.install(res)
-    if pools:
-        extra = [Worker(broker, queues={q}, worker_threads=n, worker_timeout=100) for q, n in pools.items()]
-        for e in extra:
-            e.start()
-        yield extra[0]
-        for e in extra:
-            e.stop()
-        broker.close()
-        resources_mod.install(None)
-        res.dispose()
-        return
-    w = Worker(broker, worker_threads=threads, worker_timeout=100)
-    w.start()
-    yield w
-    w.stop()
-    broker.close()
-    resources_mod.install(None)
-    res.dispose()
 
 
 @pytest.fixture
@@ -275,7 +176,7 @@ def llm_settings(settings: Settings, anthropic_stub: Any) -> Settings:
 
 @pytest.fixture
 def llm_worker(llm_settings: Settings) -> Iterator[Worker]:
-    with _start_worker(llm_settings) as w:
+    with start_worker(llm_settings) as w:
         yield w
 
 
@@ -295,5 +196,5 @@ def psa_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def psa_worker(psa_settings: Settings) -> Iterator[Worker]:
-    with _start_worker(psa_settings) as w:
+    with start_worker(psa_settings) as w:
         yield w

@@ -11,11 +11,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg2
 import redis
+from dramatiq import Worker
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, insert, select
@@ -23,12 +25,22 @@ from sqlalchemy import func, insert, select
 from db.base import TENANT_TABLES
 from db.engine import SYSTEM, transaction
 from db.engine import tenant as tenant_scope
-from db.models import AiSession
+from db.models import AiSession, ApiToken, User
 from shared.jobs.sweeper import SweepReport, sweep_once
+from shared.security.tokens import display_prefix, generate_token, hash_token
+from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEM = "application/problem+json"
 T = TypeVar("T")
+
+ADMIN_URL = os.environ.get("FLOWPILOT_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("FLOWPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+APP_ROLE = "fp_test_app"
+OWNER_ROLE = "fp_test_owner"
+SYSTEM_ROLE = "fp_test_system"  # the only role allowed into the system scope (migration 0013b)
+
+
 
 
 def wait_job(client: FlaskClient, headers: dict[str, str], job_id: str, *, until: tuple[str, ...] = ("succeeded", "failed", "cancelled"), timeout: float = 20.0) -> dict[str, Any]:
@@ -49,6 +61,14 @@ def wait_job(client: FlaskClient, headers: dict[str, str], job_id: str, *, until
         if body["status"] in ("succeeded", "failed", "cancelled"):
             raise AssertionError(f"job {job_id} ended {body['status']} while waiting for {until}: {body}")
     raise AssertionError(f"job {job_id} still {body.get('status')} after {timeout}s: {body}")
+
+
+def wait_queue_drained(client: redis.Redis, namespace: str, queue: str, timeout: float = 15.0) -> None:
+    """Until the Dramatiq queue holds no message, ready or delivered-but-unacknowledged (its `.msgs` hash)."""
+    deadline = time.monotonic() + timeout
+    while client.llen(f"{namespace}:{queue}") or client.hlen(f"{namespace}:{queue}.msgs"):
+        assert time.monotonic() < deadline, f"queue {queue} still holds messages after {timeout}s"
+        time.sleep(0.05)
 
 
 def concurrently(n: int, fn: Callable[[int], T], *, timeout: float = 60.0) -> list[T]:
@@ -166,3 +186,105 @@ def clear_redis_namespace(redis_url: str, namespace: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+def url_for(role: str, dbname: str) -> str:
+    base = psycopg2.extensions.parse_dsn(ADMIN_URL)
+    host, port = base.get("host", "127.0.0.1"), base.get("port", "5432")
+    return f"postgresql://{role}@{host}:{port}/{dbname}"
+
+
+def admin_exec(*statements: str, dbname: str | None = None) -> None:
+    dsn = ADMIN_URL if dbname is None else ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for stmt in statements:
+                cur.execute(stmt)
+    finally:
+        conn.close()
+
+
+def ensure_role(role: str) -> None:
+    conn = psycopg2.connect(ADMIN_URL)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+        if cur.fetchone() is None:
+            try:
+                cur.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE')
+            except psycopg2.errors.DuplicateObject:
+                pass
+    conn.close()
+
+
+@dataclass
+class Tenant:
+    account_id: uuid.UUID
+    tokens: dict[str, str] = field(default_factory=dict)
+    user_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+
+    def h(self, role: str = "admin", **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}", **extra}
+
+
+def make_user(db: Any, account_id: uuid.UUID | None, role: str | None) -> tuple[uuid.UUID, str]:
+    user = User(
+        id=uuid.uuid4(),
+        account_id=account_id,
+        email=f"{role or 'op'}-{uuid.uuid4().hex[:6]}@example.test",
+        role=role,
+        is_operator=account_id is None,
+    )
+    db.add(user)
+    db.flush()
+    token = generate_token()
+    db.add(
+        ApiToken(
+            id=uuid.uuid4(),
+            account_id=account_id,
+            user_id=user.id,
+            token_hash=hash_token(token),
+            prefix=display_prefix(token),
+        )
+    )
+    return user.id, token
+
+
+@contextmanager
+def start_worker(settings: Settings, threads: int = 4, pools: dict[str, int] | None = None) -> Iterator[Worker]:
+    """Worker threads on all queues, or separate pools per queue (like the Procfile) with `pools`."""
+    import dramatiq
+
+    from workers import resources as resources_mod
+    from workers.broker import build_broker, register_actors
+    from workers.heartbeat import Heartbeat
+    from workers.resources import Resources
+
+    broker = build_broker(settings, with_resources=False)
+    dramatiq.set_broker(broker)
+    register_actors(broker)
+    res = Resources.create(settings)
+    res.set_worker_threads(sum(pools.values()) if pools else threads)
+    res.heartbeat = Heartbeat(res, settings.flowpilot_heartbeat_interval_s)
+    res.heartbeat.start()
+    resources_mod.install(res)
+    if pools:
+        extra = [Worker(broker, queues={q}, worker_threads=n, worker_timeout=100) for q, n in pools.items()]
+        for e in extra:
+            e.start()
+        yield extra[0]
+        for e in extra:
+            e.stop()
+        broker.close()
+        resources_mod.install(None)
+        res.dispose()
+        return
+    w = Worker(broker, worker_threads=threads, worker_timeout=100)
+    w.start()
+    yield w
+    w.stop()
+    broker.close()
+    resources_mod.install(None)
+    res.dispose()

@@ -14,7 +14,7 @@ from shared.settings import Settings, get_settings
 def create_app(settings: Settings | None = None) -> Flask:
     from web import cli, console, db, metrics_view, openapi, problems
     from web import state as state_mod
-    from web.blueprints import batches, fixes, jobs, ops, previews, sessions, tenant, writeback
+    from web.blueprints import batches, fixes, jobs, ops, previews, psa_setup, sessions, tenant, writeback
     from web.blueprints import l1 as l1_views
     from web.blueprints import l1_flows as l1_flow_views
 
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     problems.init_app(app)
     db.init_app(app)
     for blueprint in (jobs.bp, sessions.bp, fixes.bp, previews.bp, writeback.bp, tenant.bp, batches.bp, ops.bp,
-                      metrics_view.bp, l1_views.bp, l1_flow_views.bp, openapi.bp, console.bp):
+                      metrics_view.bp, l1_views.bp, l1_flow_views.bp, psa_setup.bp, openapi.bp, console.bp):
         app.register_blueprint(blueprint)
     cli.init_app(app)
 

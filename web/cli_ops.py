@@ -83,26 +83,23 @@ def _bulk(action: str, status: str | None, kind: str | None, account_id: uuid.UU
     _out({"affected": len(done), "skipped": skipped}, as_json, f"{action}: {len(done)} job(s), {len(skipped)} skipped")
 
 
-@ops_cli.command("retry")
-@click.argument("ids", nargs=-1)
-@click.option("--status", default=None, help="filter (retry applies to failed jobs)")
-@click.option("--kind")
-@click.option("--account-id", type=click.UUID)
-@click.option("--json", "as_json", is_flag=True)
-def retry(ids: tuple[str, ...], status: str | None, kind: str | None, account_id: uuid.UUID | None, as_json: bool) -> None:
-    """Retry failed jobs: the given IDS, or every failed job matching the filters."""
-    _bulk("retry", status, kind, account_id, ids, as_json)
+def _bulk_command(action: str, help_text: str, status_help: str | None) -> None:
+    """`ops retry` and `ops cancel`: the same options, one action each."""
+
+    @ops_cli.command(action, help=help_text)
+    @click.argument("ids", nargs=-1)
+    @click.option("--status", default=None, help=status_help)
+    @click.option("--kind")
+    @click.option("--account-id", type=click.UUID)
+    @click.option("--json", "as_json", is_flag=True)
+    def command(ids: tuple[str, ...], status: str | None, kind: str | None, account_id: uuid.UUID | None,
+                as_json: bool) -> None:
+        _bulk(action, status, kind, account_id, ids, as_json)
 
 
-@ops_cli.command("cancel")
-@click.argument("ids", nargs=-1)
-@click.option("--status", default=None)
-@click.option("--kind")
-@click.option("--account-id", type=click.UUID)
-@click.option("--json", "as_json", is_flag=True)
-def cancel(ids: tuple[str, ...], status: str | None, kind: str | None, account_id: uuid.UUID | None, as_json: bool) -> None:
-    """Cancel queued/retrying jobs: the given IDS, or every one matching the filters."""
-    _bulk("cancel", status, kind, account_id, ids, as_json)
+_bulk_command("retry", "Retry failed jobs: the given IDS, or every failed job matching the filters.",
+              "filter (retry applies to failed jobs)")
+_bulk_command("cancel", "Cancel queued/retrying jobs: the given IDS, or every one matching the filters.", None)
 
 
 @ops_cli.command("dead-letters")

@@ -54,22 +54,15 @@ class Resources:
         # Capacity slots are leases the heartbeat renews: a SIGKILLed holder frees its slot once it
         # would count as a lost worker, instead of blocking the tenant for a fixed 3 minutes.
         lease_ms = int(settings.flowpilot_stale_heartbeat_s * 1000)
-        res.llm_capacity = Capacity(
-            res.redis,
-            settings.flowpilot_redis_namespace,
-            "llm",
-            global_limit=settings.flowpilot_llm_max_concurrency,
-            tenant_limit=settings.flowpilot_llm_tenant_concurrency,
-            ttl_ms=lease_ms,
-        )
-        res.psa_capacity = Capacity(
-            res.redis,
-            settings.flowpilot_redis_namespace,
-            "psa",
-            global_limit=settings.flowpilot_psa_max_concurrency,
-            tenant_limit=settings.flowpilot_psa_tenant_concurrency,
-            ttl_ms=lease_ms,
-        )
+
+        def capacity(name: str, global_limit: int, tenant_limit: int) -> Capacity:
+            return Capacity(res.redis, settings.flowpilot_redis_namespace, name, global_limit=global_limit,
+                            tenant_limit=tenant_limit, ttl_ms=lease_ms)
+
+        res.llm_capacity = capacity("llm", settings.flowpilot_llm_max_concurrency,
+                                    settings.flowpilot_llm_tenant_concurrency)
+        res.psa_capacity = capacity("psa", settings.flowpilot_psa_max_concurrency,
+                                    settings.flowpilot_psa_tenant_concurrency)
         return res
 
     def set_worker_threads(self, threads: int) -> None:

@@ -22,6 +22,10 @@ KINDS: dict[str, KindSpec] = {
     "writeback.resolution_note": KindSpec(max_attempts=8),
     "writeback.escalation_package": KindSpec(max_attempts=8),
     "l1.next_node": KindSpec(max_attempts=5),
+    # Admin set-up: a test answers at once (its result says what failed); lists retry a little.
+    "psa.test_connection": KindSpec(max_attempts=1),
+    "psa.list_boards": KindSpec(max_attempts=3),
+    "psa.list_statuses": KindSpec(max_attempts=3),
     "writeback.reverify": KindSpec(queue=BATCH, max_attempts=5),
     "batch.expand": KindSpec(queue=BATCH, max_attempts=10),
 }

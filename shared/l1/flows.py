@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from db.models import L1Flow
 from shared import limits
-from shared.errors import Invalid
+from shared.errors import Invalid, conflict
 from shared.isotime import iso
 from shared.l1 import categories
 from shared.l1.categories import CATEGORY_PATTERN
@@ -155,6 +155,21 @@ def create_flow(
     db.flush()
     if publish:
         return publish_flow(db, flow)
+    db.refresh(flow)
+    return flow
+
+
+def update_flow(db: Session, flow: L1Flow, defn: FlowDefinition) -> L1Flow:
+    """Replace a draft's definition. A published flow is what technicians walk: it is never edited in
+    place (walks in progress read its tree); import or create a new draft instead."""
+    if flow.status == "published":
+        raise conflict("flow_published", "a published flow cannot be edited; create a new draft from it")
+    flow.tree = validate(defn)
+    categories.ensure(db, flow.account_id, defn.category)
+    flow.title, flow.description = defn.title.strip(), defn.description
+    flow.category, flow.keywords = defn.category, defn.keywords
+    flow.updated_at = func.now()  # type: ignore[assignment]
+    db.flush()
     db.refresh(flow)
     return flow
 

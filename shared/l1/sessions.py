@@ -162,11 +162,12 @@ def hydrate(db: Session, rows: list[L1WalkSession]) -> list[dict[str, Any]]:
 
 
 def list_active(db: Session, user_id: uuid.UUID, limit: int) -> list[L1WalkSession]:
-    """The caller's own active sessions, newest first."""
+    """The caller's own active sessions, most recently touched (last step or note, else start) first."""
+    touched = func.coalesce(L1WalkSession.last_step_at, L1WalkSession.started_at)
     return list(db.execute(
         select(L1WalkSession)
         .where(L1WalkSession.created_by == user_id, L1WalkSession.status == "active")
-        .order_by(L1WalkSession.started_at.desc(), L1WalkSession.id.desc())
+        .order_by(touched.desc(), L1WalkSession.id.desc())
         .limit(limit)
     ).scalars())
 

@@ -35,36 +35,40 @@ def _resolution(bundle: PreviewBundle) -> dict[str, str]:
             "next_steps": "Apply and verify a fix before closing this ticket.",
         }
     actions += f"\n- Applied: {fix.title}{_when(fix)}."
-    if fix.status == "applied_success":
-        return {
-            "summary": summary + " This issue is resolved.",
-            "actions_taken": actions,
-            "outcome": f"Resolved: {fix.title} fixed the issue and we confirmed it is working.",
-            "next_steps": "No further action is needed. Reply to this ticket if the problem returns.",
-        }
-    if fix.status == "applied_failed":
-        reason = fix.failure_reason or "the symptoms persisted"
-        return {
-            "summary": summary + " The issue is not yet resolved.",
-            "actions_taken": actions,
-            "outcome": f"What we tried did not work: {fix.title} did not resolve the issue ({reason}).",
-            "next_steps": "We will try a different approach and keep you updated on progress.",
-        }
-    if fix.status == "applied_partial":
-        notes = fix.partial_notes or "some symptoms remain"
-        return {
-            "summary": summary + " The issue is partly resolved.",
-            "actions_taken": actions,
-            "outcome": f"Partly resolved: {fix.title} helped, but {notes}.",
-            "next_steps": "We will address the remaining symptoms and follow up.",
-        }
-    wait = fix.pending_reason or "a verification step"
+    suffix, outcome, next_steps = _APPLIED[fix.status]
+    words = {"title": fix.title, "detail": _detail(fix)}
     return {
-        "summary": summary + " The fix is in place and awaiting verification.",
+        "summary": summary + suffix,
         "actions_taken": actions,
-        "outcome": f"Provisional: {fix.title} has been applied but is not yet verified; we are waiting on {wait}.",
-        "next_steps": f"Once {wait} completes we will confirm the result and close this ticket.",
+        "outcome": outcome.format(**words),
+        "next_steps": next_steps.format(**words),
     }
+
+
+# An applied fix's status → (summary suffix, outcome, next steps); {title} and {detail} come from the fix.
+_APPLIED: dict[str, tuple[str, str, str]] = {
+    "applied_success": (" This issue is resolved.",
+                        "Resolved: {title} fixed the issue and we confirmed it is working.",
+                        "No further action is needed. Reply to this ticket if the problem returns."),
+    "applied_failed": (" The issue is not yet resolved.",
+                       "What we tried did not work: {title} did not resolve the issue ({detail}).",
+                       "We will try a different approach and keep you updated on progress."),
+    "applied_partial": (" The issue is partly resolved.",
+                        "Partly resolved: {title} helped, but {detail}.",
+                        "We will address the remaining symptoms and follow up."),
+    "applied_pending": (" The fix is in place and awaiting verification.",
+                        "Provisional: {title} has been applied but is not yet verified; we are waiting on {detail}.",
+                        "Once {detail} completes we will confirm the result and close this ticket."),
+}
+
+
+def _detail(fix: FixView) -> str:
+    """What the outcome turned on: why it failed, what remains, or what we wait for."""
+    if fix.status == "applied_failed":
+        return fix.failure_reason or "the symptoms persisted"
+    if fix.status == "applied_partial":
+        return fix.partial_notes or "some symptoms remain"
+    return fix.pending_reason or "a verification step"
 
 
 def _escalation(bundle: PreviewBundle) -> dict[str, str]:

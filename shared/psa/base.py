@@ -90,6 +90,31 @@ class Ticket:
     summary: str | None = None
 
 
+@dataclass(frozen=True)
+class CompanyInfo:
+    """What the PSA says about the company before any authentication (the connection test shows it)."""
+
+    name: str | None
+    version: str | None
+
+
+@dataclass(frozen=True)
+class Board:
+    id: int
+    name: str
+    inactive: bool = False
+
+
+@dataclass(frozen=True)
+class BoardStatus:
+    """A status of one board: the ids account settings map "resolved" and "escalated" to."""
+
+    id: int
+    name: str
+    closed: bool = False
+    inactive: bool = False
+
+
 @runtime_checkable
 class PsaProvider(Protocol):
     """One PSA tenant connection. Writes are sent once per call; only reads retry internally."""
@@ -108,4 +133,18 @@ class PsaProvider(Protocol):
 
     def update_ticket_status(self, ticket_id: str, status_id: int) -> Ticket:
         """Ask for a status change; the answer may lie, so callers re-fetch with `get_ticket`."""
+        ...
+
+    def company_info(self) -> CompanyInfo:
+        """The company as the PSA knows it, without credentials (is the site and company id right?)."""
+        ...
+
+    def check_access(self) -> str | None:
+        """One authenticated read (are the keys right?); the PSA's version when it says."""
+        ...
+
+    def list_boards(self) -> list[Board]:
+        ...
+
+    def list_statuses(self, board_id: int) -> list[BoardStatus]:
         ...

@@ -27,7 +27,16 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from shared.errors import JobError, PermanentError, TransientError
 from shared.psa import http_guard
-from shared.psa.base import ClientOptions, Note, PostedNote, PsaCredentials, Ticket
+from shared.psa.base import (
+    Board,
+    BoardStatus,
+    ClientOptions,
+    CompanyInfo,
+    Note,
+    PostedNote,
+    PsaCredentials,
+    Ticket,
+)
 from shared.psa.connectwise_errors import REQUEST_ID_HEADER, classify_exception, classify_response, header
 from shared.retry_policy import next_delay
 from shared.security.url_guard import UnsafeUrlError, check_connect_target
@@ -220,19 +229,43 @@ class ConnectWiseClient:
         """Newest first, following `Link: rel="next"` up to `max_note_pages` pages."""
         path = _ticket_path(ticket_id) + "/notes"
         query = urlencode({"orderBy": "id desc", "pageSize": self._opts.note_page_size, "page": 1}, quote_via=quote)
-        notes: list[Note] = []
-        for _ in range(max(1, self._opts.max_note_pages)):
-            resp = self._get(path, query)
-            data = _json(resp)
-            if not isinstance(data, list):
-                raise self._fail("GET", path, _bad_body(resp, "note list", write=False))
-            notes.extend(n for n in map(_note_from, data) if n is not None)
-            next_link = (resp.links or {}).get("next", {}).get("url")
-            if not next_link:
-                return notes
-            query = self._next_query(next_link, path)
-        log.warning("ConnectWise notes of ticket %s truncated at %d pages", ticket_id, self._opts.max_note_pages)
-        return notes
+        return [n for n in map(_note_from, self._get_pages(path, query, "note list")) if n is not None]
+
+    @_bounded
+    def company_info(self) -> CompanyInfo:
+        data = self._companyinfo()
+        name, version = data.get("CompanyName"), data.get("VersionCode")
+        return CompanyInfo(name if isinstance(name, str) else None, version if isinstance(version, str) else None)
+
+    @_bounded
+    def check_access(self) -> str | None:
+        resp = self._get("system/info")
+        data = _json(resp)
+        if not isinstance(data, dict):
+            raise self._fail("GET", "system/info", _bad_body(resp, "system info", write=False))
+        version = data.get("version")
+        return version if isinstance(version, str) else None
+
+    @_bounded
+    def list_boards(self) -> list[Board]:
+        query = urlencode({"fields": "id,name,inactiveFlag", "orderBy": "name", "pageSize": 1000, "page": 1},
+                          safe=",", quote_via=quote)
+        boards = []
+        for item in self._get_pages("service/boards", query, "board list"):
+            board_id, name = _int_or_none(item.get("id")), _str_or_none(item.get("name"))
+            if board_id is not None and name:
+                boards.append(Board(board_id, name, bool(item.get("inactiveFlag"))))
+        return boards
+
+    @_bounded
+    def list_statuses(self, board_id: int) -> list[BoardStatus]:
+        path = f"service/boards/{int(board_id)}/statuses"
+        statuses = []
+        for item in self._get_pages(path, urlencode({"pageSize": 1000, "page": 1}), "status list"):
+            status_id, name = _int_or_none(item.get("id")), _str_or_none(item.get("name"))
+            if status_id is not None and name:
+                statuses.append(BoardStatus(status_id, name, bool(item.get("closedStatus")), bool(item.get("inactive"))))
+        return statuses
 
     @_bounded
     def get_ticket(self, ticket_id: str) -> Ticket:
@@ -261,6 +294,22 @@ class ConnectWiseClient:
     def _get(self, path: str, query: str = "") -> Any:
         """Idempotent reads get a short retry budget that honours Retry-After up to the cap."""
         return self._retrying()(self._api, "GET", path, query=query)
+
+    def _get_pages(self, path: str, query: str, what: str) -> list[dict[str, Any]]:
+        """Every object of a list endpoint, following `Link: rel="next"` up to `max_note_pages` pages."""
+        items: list[dict[str, Any]] = []
+        for _ in range(max(1, self._opts.max_note_pages)):
+            resp = self._get(path, query)
+            data = _json(resp)
+            if not isinstance(data, list):
+                raise self._fail("GET", path, _bad_body(resp, what, write=False))
+            items.extend(item for item in data if isinstance(item, dict))
+            next_link = (resp.links or {}).get("next", {}).get("url")
+            if not next_link:
+                return items
+            query = self._next_query(next_link, path)
+        log.warning("ConnectWise %s of %s truncated at %d pages", what, path, self._opts.max_note_pages)
+        return items
 
     def _api(self, method: str, path: str, *, query: str = "", body: Any = None) -> Any:
         """One API call; on a 404 re-discover the codebase and, if it moved, repeat once."""
@@ -292,6 +341,12 @@ class ConnectWiseClient:
         return codebase
 
     def _fetch_codebase(self) -> str:
+        codebase = self._companyinfo().get("Codebase")
+        assert isinstance(codebase, str)
+        return codebase
+
+    def _companyinfo(self) -> dict[str, Any]:
+        """`login/companyinfo/{company}` (no auth): the company's codebase, name and version."""
         path = "login/companyinfo"
         url = f"{self._site}/{path}/{quote(self._creds.company_id, safe='')}"
         resp = self._send("GET", url, write=False, log_path=path, auth=False)
@@ -303,14 +358,14 @@ class ConnectWiseClient:
             ) from None
         data = _json(resp)
         codebase = data.get("Codebase") if isinstance(data, dict) else None
-        if not isinstance(codebase, str) or not _CODEBASE_RE.fullmatch(codebase):
+        if not isinstance(data, dict) or not isinstance(codebase, str) or not _CODEBASE_RE.fullmatch(codebase):
             err = PermanentError(
                 "psa_misconfigured",
                 "ConnectWise does not know this company id at this site",
                 detail={"http_status": resp.status_code, "cw_request_id": header(resp.headers, REQUEST_ID_HEADER)},
             )
             raise self._fail("GET", path, err)
-        return codebase
+        return data
 
     def _next_query(self, link: str, path: str) -> str:
         """Follow a next link only if it is the same endpoint on the same site; keep its query."""

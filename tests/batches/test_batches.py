@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import time
 
-from tests.conftest import _start_worker
-from tests.helpers import insert_sessions, sweep, wait_job
+from tests.helpers import insert_sessions, start_worker, sweep, wait_job
 
 
 def wait_batch(app, client, headers, batch_id, settings, timeout=90):
@@ -35,7 +34,7 @@ def test_batch_over_500_sessions_finishes_with_exact_counts(app, client, tenant,
 def test_cancelled_batch_stops(app, client, tenant, engine, settings):
     insert_sessions(engine, tenant, 30)
     batch = client.post("/api/v1/batches", json={"action": "regenerate_escalation_package"}, headers=tenant.h()).get_json()["batch"]
-    with _start_worker(settings):  # expansion only: stop as soon as the children exist
+    with start_worker(settings):  # expansion only: stop as soon as the children exist
         deadline = time.monotonic() + 20
         while client.get(f"/api/v1/batches/{batch['id']}", headers=tenant.h()).get_json()["total"] < 30:
             assert time.monotonic() < deadline

@@ -24,18 +24,18 @@ from werkzeug.serving import make_server
 from db.engine import SYSTEM, transaction
 from db.migrate import upgrade
 from shared.settings import Settings
-from tests.conftest import (
+from tests.helpers import (
     ADMIN_URL,
     APP_ROLE,
     OWNER_ROLE,
     REDIS_URL,
     SYSTEM_ROLE,
     Tenant,
-    _admin_exec,
-    _ensure_role,
-    _make_user,
-    _start_worker,
-    _url_for,
+    admin_exec,
+    ensure_role,
+    make_user,
+    start_worker,
+    url_for,
 )
 
 
@@ -55,7 +55,7 @@ class Stack:
             db.flush()
             t = Tenant(account.id)
             for role in ("engineer", "admin"):
-                t.user_ids[role], t.tokens[role] = _make_user(db, account.id, role)
+                t.user_ids[role], t.tokens[role] = make_user(db, account.id, role)
         return t
 
     def wait_job(self, headers: dict[str, str], job_id: str, timeout: float = 60) -> dict[str, Any]:
@@ -78,13 +78,13 @@ def stack(**overrides: Any) -> Iterator[Stack]:
     """Create and migrate a database, serve the app on a loopback port, yield; clean everything up."""
     name = f"fp_bench_{uuid.uuid4().hex[:8]}"
     for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
-        _ensure_role(role)
-    _admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
+        ensure_role(role)
+    admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
     namespace = f"fpbench-{uuid.uuid4().hex[:6]}"
     settings = Settings(
-        database_url=_url_for(APP_ROLE, name),
-        flowpilot_migration_database_url=_url_for(OWNER_ROLE, name),
-        flowpilot_system_database_url=_url_for(SYSTEM_ROLE, name),
+        database_url=url_for(APP_ROLE, name),
+        flowpilot_migration_database_url=url_for(OWNER_ROLE, name),
+        flowpilot_system_database_url=url_for(SYSTEM_ROLE, name),
         redis_url=REDIS_URL,
         flowpilot_redis_namespace=namespace,
         flowpilot_secret_keys=Fernet.generate_key().decode(),
@@ -108,10 +108,10 @@ def stack(**overrides: Any) -> Iterator[Stack]:
         keys = list(client.scan_iter(f"{namespace}*"))
         if keys:
             client.delete(*keys)
-        _admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-worker = _start_worker
+worker = start_worker
 
 
 def pct(samples: list[float], p: float) -> float:

@@ -13,7 +13,7 @@ import redis
 from tests.bench import procstat
 from tests.bench.pipeline_phases import RSS_BOUND_MB, TERMINAL, Api, _ms  # noqa: F401
 from tests.bench.realstack import RealStack
-from tests.conftest import ADMIN_URL, REDIS_URL
+from tests.helpers import ADMIN_URL, REDIS_URL
 
 
 class RssSampler:

@@ -10,7 +10,7 @@ from typing import Any
 import requests
 
 from tests.bench.harness import pct
-from tests.conftest import ADMIN_URL
+from tests.helpers import ADMIN_URL
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 RSS_BOUND_MB = 20.0

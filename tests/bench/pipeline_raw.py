@@ -14,7 +14,7 @@ import redis
 from tests.bench import procstat
 from tests.bench.raw_actor import QUEUE, declare_noop, make_broker
 from tests.bench.realstack import ROOT, stop_process
-from tests.conftest import REDIS_URL
+from tests.helpers import REDIS_URL
 
 
 # ----------------------------------------------------------------------------------------------- raw baseline

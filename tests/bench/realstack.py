@@ -28,16 +28,16 @@ from db.engine import SYSTEM, dispose_engines, make_engines, transaction
 from db.migrate import upgrade
 from shared.settings import Settings
 from tests.bench import procstat
-from tests.conftest import (
+from tests.helpers import (
     APP_ROLE,
     OWNER_ROLE,
     REDIS_URL,
     SYSTEM_ROLE,
     Tenant,
-    _admin_exec,
-    _ensure_role,
-    _make_user,
-    _url_for,
+    admin_exec,
+    ensure_role,
+    make_user,
+    url_for,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,7 +162,7 @@ class RealStack:
             db.flush()
             t = Tenant(account.id)
             for role in ("engineer", "admin"):
-                t.user_ids[role], t.tokens[role] = _make_user(db, account.id, role)
+                t.user_ids[role], t.tokens[role] = make_user(db, account.id, role)
         return t
 
     def count_jobs(self, status: str | None = None) -> int:
@@ -188,8 +188,8 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
     """Create, migrate and serve a throwaway database; start web and workers; tear it all down after."""
     name = f"fp_bench_{uuid.uuid4().hex[:8]}"
     for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
-        _ensure_role(role)
-    _admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
+        ensure_role(role)
+    admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
     namespace = f"fpbench-{uuid.uuid4().hex[:6]}"
     log_dir = ROOT / "tests" / "bench" / "results" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -198,12 +198,12 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
     engine = None
     st: RealStack | None = None
     try:
-        _admin_exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC", f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"',
+        admin_exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC", f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"',
                     dbname=name)
         settings = Settings(
-            database_url=_url_for(APP_ROLE, name),
-            flowpilot_migration_database_url=_url_for(OWNER_ROLE, name),
-            flowpilot_system_database_url=_url_for(SYSTEM_ROLE, name),
+            database_url=url_for(APP_ROLE, name),
+            flowpilot_migration_database_url=url_for(OWNER_ROLE, name),
+            flowpilot_system_database_url=url_for(SYSTEM_ROLE, name),
             redis_url=REDIS_URL,
             flowpilot_redis_namespace=namespace,
             flowpilot_secret_keys=Fernet.generate_key().decode(),
@@ -231,4 +231,4 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
         if keys:
             client.delete(*keys)
         client.close()
-        _admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

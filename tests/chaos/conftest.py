@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from tests.chaos.infra import PrivatePostgres, PrivateRedis, StackConfig
-from tests.conftest import ADMIN_URL, REDIS_URL
-from tests.helpers import clear_redis_namespace
+from tests.helpers import ADMIN_URL, REDIS_URL, clear_redis_namespace
 
 
 @dataclass

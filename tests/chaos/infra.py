@@ -36,7 +36,7 @@ def make_tenant(system_url: str, name: str = "Chaos MSP") -> TenantTokens:
     """An account with admin and engineer users, written in the system scope as the system role."""
     from db.engine import SYSTEM, make_engine, transaction
     from db.models import Account
-    from tests.conftest import _make_user
+    from tests.helpers import make_user
 
     engine = make_engine(system_url, pool_size=1, max_overflow=0)
     try:
@@ -46,7 +46,7 @@ def make_tenant(system_url: str, name: str = "Chaos MSP") -> TenantTokens:
             db.flush()
             tenant = TenantTokens(account.id, {})
             for role in ("admin", "engineer"):
-                tenant.user_ids[role], tenant.tokens[role] = _make_user(db, account.id, role)
+                tenant.user_ids[role], tenant.tokens[role] = make_user(db, account.id, role)
         return tenant
     finally:
         engine.dispose()

@@ -23,7 +23,7 @@ from tests.chaos.common import (
 )
 from tests.chaos.conftest import admin_db_url
 from tests.chaos.infra import make_tenant, running_stack, wait_terminal, wait_until
-from tests.conftest import REDIS_URL
+from tests.helpers import REDIS_URL
 
 pytestmark = pytest.mark.chaos
 

@@ -22,7 +22,7 @@ RESTARTS = ((3.0, 0.0), (7.0, 3.0))  # (offset s, downtime s)
 
 
 def test_postgres_immediate_restart_mid_run(private_pg, secret_key, chaos_namespace, log_dir, chaos_report):
-    from tests.conftest import REDIS_URL
+    from tests.helpers import REDIS_URL
 
     cluster, urls = private_pg
     started = time.monotonic()

@@ -23,12 +23,14 @@ FAULTS = frozenset({
     "store_then_drop", "store_then_timeout", "patch_ignored",
 })
 _ALIASES = {"500": "status500", "409": "status409", "429": "status429", "status429_cdn": "status429"}
-ENDPOINTS = frozenset({"companyinfo", "notes", "ticket", "statuses", "*"})
+ENDPOINTS = frozenset({"companyinfo", "notes", "ticket", "statuses", "boards", "systeminfo", "*"})
 _API_RE = re.compile(r"^/(?P<codebase>[^/]+/)apis/3\.0/(?P<rest>.*)$")
 _ROUTES = [
     ("notes", re.compile(r"^service/tickets/(?P<id>\d+)/notes$")),
     ("ticket", re.compile(r"^service/tickets/(?P<id>\d+)$")),
     ("statuses", re.compile(r"^service/boards/(?P<id>\d+)/statuses$")),
+    ("boards", re.compile(r"^service/boards$")),
+    ("systeminfo", re.compile(r"^system/info$")),
 ]
 _NOTE_FLAG_MESSAGE = "Please choose where to display the notes in order to save this record."
 _CDN_429 = b"<html><head><title>429 Too Many Requests</title></head><body><h1>Too Many Requests</h1></body></html>"
@@ -233,6 +235,12 @@ class CwState:
         if denied is not None:
             return denied
         key = (method, endpoint)
+        if key == ("GET", "systeminfo"):
+            return _json(200, {"version": "v" + self.codebase.strip("/").removeprefix("v").replace("_", "."),
+                               "isCloud": False, "serverTimeZone": "Eastern Standard Time"})
+        if key == ("GET", "boards"):
+            return _json(200, [{"id": b["id"], "name": b["name"], "inactiveFlag": False}
+                               for b in sorted(self.boards.values(), key=lambda b: b["name"])])
         if key == ("GET", "statuses"):
             board = self.boards.get(int(params["id"]))
             if board is None:

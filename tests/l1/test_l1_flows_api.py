@@ -139,3 +139,38 @@ def test_other_tenants_flows_are_404_and_unlisted(client, tenant, other_tenant):
     put_category(client, other_tenant, "network", enabled=False)
     mine = client.get("/api/v1/l1/categories", headers=tenant.h("l1")).get_json()["items"]
     assert [(c["name"], c["enabled"]) for c in mine] == [("network", True)]
+
+
+def test_a_draft_is_edited_in_place_and_a_published_flow_is_not(client, tenant):
+    draft = create_flow(client, tenant, flow("vpn"), publish=False)
+    edited = flow("vpn", title="VPN drops on hotel Wi-Fi", keywords=["vpn", "hotel"])
+    resp = client.put(f"/api/v1/l1/flows/{draft['id']}", json=edited, headers=tenant.h("admin"))
+    assert resp.status_code == 200 and resp.get_json()["title"] == "VPN drops on hotel Wi-Fi"
+    assert resp.get_json()["keywords"] == ["vpn", "hotel"] and resp.get_json()["status"] == "draft"
+    broken = flow("vpn")
+    broken["nodes"][0]["answers"][0]["next"] = "nowhere"
+    bad = client.put(f"/api/v1/l1/flows/{draft['id']}", json=broken, headers=tenant.h("admin"))
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "nodes.0.answers.0.next"
+    assert client.get(f"/api/v1/l1/flows/{draft['id']}", headers=tenant.h("admin")).get_json()["title"] == edited["title"]
+    published = create_flow(client, tenant, flow("outlook"))
+    refused = client.put(f"/api/v1/l1/flows/{published['id']}", json=flow("outlook"), headers=tenant.h("admin"))
+    assert refused.status_code == 409 and refused.get_json()["code"] == "flow_published"
+
+
+def test_import_through_the_api_is_all_or_nothing(client, tenant):
+    bad = flow("vpn")
+    bad["nodes"][0]["answers"][0]["next"] = "missing"
+    resp = client.post("/api/v1/l1/flows/import", json=[flow("outlook"), bad], headers=tenant.h("admin"))
+    assert resp.status_code == 422 and resp.get_json()["code"] == "invalid_flow_import"
+    assert [e["field"] for e in resp.get_json()["errors"]] == ["flows.1.nodes.0.answers.0.next"]
+    assert client.get("/api/v1/l1/flows", headers=tenant.h("admin")).get_json()["items"] == []
+    ok = client.post("/api/v1/l1/flows/import?publish=true",
+                     json={"categories": [{"name": "printing", "enabled": False}], "flows": [flow("outlook"), flow("vpn")]},
+                     headers=tenant.h("admin"))
+    assert ok.status_code == 201 and ok.get_json()["count"] == 2
+    assert {f["status"] for f in ok.get_json()["flows"]} == {"published"}
+    cats = {c["name"]: c["enabled"] for c in client.get("/api/v1/l1/categories", headers=tenant.h("l1")).get_json()["items"]}
+    assert cats["printing"] is False
+    elsewhere = client.post("/api/v1/l1/flows/import", json={"account_id": "00000000-0000-0000-0000-000000000001",
+                                                              "flows": [flow("printer")]}, headers=tenant.h("admin"))
+    assert elsewhere.status_code == 422

@@ -162,3 +162,16 @@ def test_escalations_queue_newest_first_paginated_and_for_engineers(client, tena
     assert [i["id"] for i in rest["items"]] == [ids[0]] and rest["next_cursor"] is None
     assert client.get("/api/v1/l1/escalations", headers=tenant.h("l1")).status_code == 403
     assert client.get("/api/v1/l1/escalations?limit=500", headers=tenant.h("admin")).status_code == 422
+
+
+def test_active_sessions_are_ordered_by_last_touch(client, tenant, published):
+    """Resume in progress: the walk the technician last stepped (or noted) comes first, not the newest."""
+    older, newer = (start_walk(client, tenant)["id"] for _ in range(2))
+    ids = [i["id"] for i in client.get("/api/v1/l1/sessions/active", headers=tenant.h("l1")).get_json()["items"]]
+    assert ids == [newer, older]
+    assert step(client, tenant, older, "q1", "Yes").status_code == 200
+    ids = [i["id"] for i in client.get("/api/v1/l1/sessions/active", headers=tenant.h("l1")).get_json()["items"]]
+    assert ids == [older, newer]
+    assert client.post(url(newer, "/notes"), json={"text": "customer called back"}, headers=tenant.h("l1")).status_code == 200
+    ids = [i["id"] for i in client.get("/api/v1/l1/sessions/active", headers=tenant.h("l1")).get_json()["items"]]
+    assert ids == [newer, older]

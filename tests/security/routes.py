@@ -19,6 +19,8 @@ from flask import Flask
 from pydantic import BaseModel, ValidationError
 
 TENANT_ROLES = ("l1", "engineer", "admin", "owner")
+# Path parameters that are the PSA's integers (`<int:...>`), not ids we hand out.
+INT_PARAMS = {"board_id"}
 
 # Routes that need no token, on purpose. Anything else without `required_roles` fails the role matrix.
 PUBLIC_RULES = {
@@ -58,6 +60,12 @@ BODIES: dict[str, dict[str, Any]] = {
                   {"id": "m3", "type": "escalate", "text": "Escalate."}],
     },
     "l1_flows.put_category": {"enabled": True, "keywords": ["matrix"]},
+    "l1_flows.update_flow": {
+        "title": "Matrix flow 2", "category": "email", "keywords": ["matrix"],
+        "nodes": [{"id": "m1", "type": "question", "text": "Is it on?",
+                   "answers": [{"label": "Yes", "next": "m2"}, {"label": "No", "next": "m2"}]},
+                  {"id": "m2", "type": "resolve", "text": "Done."}],
+    },
 }
 
 
@@ -112,7 +120,8 @@ class Route:
         return body
 
     def random_values(self) -> dict[str, Any]:
-        return {p: (f"zz-missing-{uuid.uuid4().hex[:8]}" if p == "name" else uuid.uuid4()) for p in self.params}
+        return {p: (f"zz-missing-{uuid.uuid4().hex[:8]}" if p == "name" else 21 if p in INT_PARAMS else uuid.uuid4())
+                for p in self.params}
 
 
 def discover(app: Flask) -> list[Route]:

@@ -115,10 +115,10 @@ def test_a_well_behaved_server_is_unaffected(hostile):
 
 @pytest.fixture
 def share_worker(settings: Any) -> Iterator[Any]:
-    from tests.conftest import _start_worker
+    from tests.helpers import start_worker
 
     update = {"flowpilot_psa_timeout_s": 1.0, "flowpilot_psa_deadline_s": 5.0, "flowpilot_psa_tenant_thread_share": 0.5}
-    with _start_worker(settings.model_copy(update=update), threads=4) as w:
+    with start_worker(settings.model_copy(update=update), threads=4) as w:
         yield w
 
 

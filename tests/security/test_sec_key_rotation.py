@@ -26,14 +26,14 @@ from tests.helpers import wait_job
 @contextmanager
 def running(settings: Any, keys: list[str]) -> Iterator[Any]:
     """The web app and an in-process worker restarted with these keys (first encrypts, all decrypt)."""
-    from tests.conftest import _start_worker
+    from tests.helpers import start_worker
     from web import create_app
 
     s = settings.model_copy(update={"flowpilot_secret_keys": ",".join(keys), "flowpilot_psa_timeout_s": 1.0})
     app = create_app(s)
     app.config["TESTING"] = True
     try:
-        with _start_worker(s):
+        with start_worker(s):
             yield app.test_client()
     finally:
         app.extensions["flowpilot"].dispose()

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from db.base import TENANT_TABLES
 from db.engine import SYSTEM, transaction
 from db.oneshot import PREFIX_SYSTEM, PREFIX_TENANT
-from tests.conftest import OWNER_ROLE
+from tests.helpers import OWNER_ROLE
 from tests.security.routes import call, discover
-from tests.security.world import NAME_KEYED, build_world, key_column, kind_of, populate_rest
+from tests.security.world import NAME_KEYED, build_world, key_column, path_values, populate_rest
 
 
 @pytest.fixture
@@ -264,7 +264,7 @@ def test_no_api_input_reaches_the_system_scope_or_the_tenant(app, client, engine
     with ScopeSpy(engine) as spy:
         for route in routes:
             role = route.tenant_roles[-1]
-            values = {p: a[kind_of(route.rule, p)] for p in route.params}  # type: ignore[index]
+            values = path_values(route.rule, route.params, a)
             for inj in INJECTIONS:
                 headers = other_tenant.h(role, **{
                     "X-System-Scope": inj, "X-App-System-Scope": "on", "X-Account-Id": str(tenant.account_id),

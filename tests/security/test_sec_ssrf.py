@@ -200,9 +200,9 @@ def listener() -> Iterator[CountingListener]:
 
 @pytest.fixture
 def strict_worker(settings: Any) -> Iterator[Any]:
-    from tests.conftest import _start_worker
+    from tests.helpers import start_worker
 
-    with _start_worker(settings.model_copy(update={"flowpilot_psa_allowed_hosts": "", "flowpilot_psa_timeout_s": 1.0})) as w:
+    with start_worker(settings.model_copy(update={"flowpilot_psa_allowed_hosts": "", "flowpilot_psa_timeout_s": 1.0})) as w:
         yield w
 
 

@@ -25,11 +25,15 @@ PARAM_KINDS = {
     "batch_id": "batch",
     "flow_id": "l1_flow",
     "name": "l1_category",
+    "board_id": "psa_board",  # the PSA's board id: the connection before it decides whose it is
 }
 # (rule prefix, parameter) → kind, where one parameter name means another object under a prefix.
 PREFIX_KINDS = [("/api/v1/l1/sessions/", "session_id", "l1_session")]
 # Kinds addressed by a name the tenant chooses (an upsert key), not by an id we hand out.
 NAME_KEYED = {"l1_category"}
+# Ids that belong to the PSA, not to a tenant (the same for everyone): only the connection they come with
+# is tenant-checked. Not part of a world, so never mistaken for a leak.
+EXTERNAL = {"psa_board": "21"}
 
 
 def kind_of(rule: str, param: str) -> str | None:
@@ -37,6 +41,12 @@ def kind_of(rule: str, param: str) -> str | None:
         if rule.startswith(prefix) and param == name:
             return kind
     return PARAM_KINDS.get(param)
+
+
+def path_values(rule: str, params: tuple[str, ...], world: dict[str, str]) -> dict[str, str]:
+    """The world's object for each path parameter of a route (PSA-side ids are the same for everyone)."""
+    known = {**EXTERNAL, **world}
+    return {p: known[kind_of(rule, p) or ""] for p in params}
 
 
 def _ok(resp: Any, *statuses: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import redis
 
 from shared.jobs.notify import JobWaiters, publish_change
 from shared.pubsub import Listener
-from tests.conftest import REDIS_URL
+from tests.helpers import REDIS_URL
 from web.auth_cache import Principal, PrincipalCache, publish_auth_change
 
 
@@ -100,7 +100,7 @@ def test_without_a_listener_waiters_poll_and_the_cache_is_off(ns: str) -> None:
         with waiters.waiter(uuid.uuid4()) as w:
             t0 = time.monotonic()
             assert w.wait(t0 + 10) is True  # "maybe changed": the caller re-reads
-            assert time.monotonic() - t0 < 2
+            assert time.monotonic() - t0 < 5  # the fallback re-read comes within about a second
         cache.put("h", _principal(), cache.generation())
         assert cache.get("h") is None
     finally:

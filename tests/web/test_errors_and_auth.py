@@ -10,8 +10,7 @@ from sqlalchemy import func
 
 from db.engine import SYSTEM, transaction
 from db.models import AiSession, Job
-from tests.conftest import REDIS_URL
-from tests.helpers import assert_problem, count_rows
+from tests.helpers import REDIS_URL, assert_problem, count_rows
 from web.auth_cache import publish_auth_change
 
 

@@ -148,7 +148,7 @@ def test_worker_killed_after_note_post_adopts_the_note(app, settings, settings_e
     import os
     import signal
 
-    from tests.conftest import _start_worker
+    from tests.helpers import start_worker
 
     configure(client, tenant, cw_resolved_status_id=42)
     cw_sim.inject("POST", "notes", "store_then_timeout", seconds=6)  # stored; the answer never comes in time
@@ -164,7 +164,7 @@ def test_worker_killed_after_note_post_adopts_the_note(app, settings, settings_e
     assert running["status"] == "running"
     time.sleep(settings.flowpilot_stale_heartbeat_s + 0.5)
     assert sweep(app, stale_after_s=settings.flowpilot_stale_heartbeat_s, redispatch_after_s=60).rescued == 1
-    with _start_worker(settings):
+    with start_worker(settings):
         done = wait_job(client, tenant.h("engineer"), job_id, timeout=30)
     assert done["status"] == "succeeded" and done["attempts"] == 2, done
     notes = cw_sim.notes(TICKET)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from flask import Blueprint, jsonify
 from pydantic import Field
 
-from db.models import Job, ScriptTemplate
+from db.models import AiSession, Job, ScriptTemplate, SessionSuggestedFix
 from shared.errors import not_found
 from shared.jobs.serialize import job_to_dict
 from shared.sessions import fixes
@@ -42,6 +42,11 @@ class Outcome(Strict):
     notes: str | None = Field(default=None, max_length=10_000)
 
 
+def _session_and_fix(session_id: uuid.UUID, fix_id: uuid.UUID) -> tuple[AiSession, SessionSuggestedFix]:
+    """The session, and its fix locked for the write (a fix of another session is not found)."""
+    return get_session(db(), session_id), fixes.get_fix(db(), session_id, fix_id)
+
+
 @bp.post("")
 @require(*ENGINEER_UP)
 @doc("Create a suggested fix (supersedes the active one)", body=FixCreate, status=201)
@@ -71,8 +76,7 @@ def active(session_id: uuid.UUID) -> Any:
 @doc("Record the engineer's decision (draft_template starts a template.extract job)", body=Decision)
 def decision(session_id: uuid.UUID, fix_id: uuid.UUID) -> Any:
     body = parse_body(Decision)
-    session = get_session(db(), session_id)
-    fix = fixes.get_fix(db(), session_id, fix_id)
+    session, fix = _session_and_fix(session_id, fix_id)
     holder: dict[str, fixes.DecisionResult] = {}
 
     def make(key: str | None, fingerprint: str | None) -> tuple[Job, bool]:
@@ -111,7 +115,6 @@ def decision(session_id: uuid.UUID, fix_id: uuid.UUID) -> Any:
 @doc("Record the fix's outcome", body=Outcome)
 def outcome(session_id: uuid.UUID, fix_id: uuid.UUID) -> Any:
     body = parse_body(Outcome)
-    session = get_session(db(), session_id)
-    fix = fixes.get_fix(db(), session_id, fix_id)
+    session, fix = _session_and_fix(session_id, fix_id)
     fix, version = fixes.record_outcome(db(), session, fix, body.outcome, body.notes)
     return jsonify({**fixes.fix_to_dict(fix), "state_version": version})

@@ -153,8 +153,7 @@ def step(session_id: uuid.UUID) -> Any:
 @doc("Add a walk note", body=Note)
 def notes(session_id: uuid.UUID) -> Any:
     body = parse_body(Note)
-    s = _locked(session_id)
-    return jsonify(_full(walk.add_note(db(), s, body.text, principal().user_id)))
+    return jsonify(_full(walk.add_note(db(), _locked(session_id), body.text, principal().user_id)))
 
 
 @bp.post("/sessions/<uuid:session_id>/resolve")
@@ -162,8 +161,7 @@ def notes(session_id: uuid.UUID) -> Any:
 @doc("Resolve the session (and its ticket)", body=Resolve)
 def resolve(session_id: uuid.UUID) -> Any:
     body = parse_body(Resolve)
-    s = _locked(session_id)
-    return jsonify(_full(walk.resolve(db(), s, helpful=body.helpful, notes=body.resolution_notes)))
+    return jsonify(_full(walk.resolve(db(), _locked(session_id), helpful=body.helpful, notes=body.resolution_notes)))
 
 
 @bp.post("/sessions/<uuid:session_id>/escalate")
@@ -171,8 +169,8 @@ def resolve(session_id: uuid.UUID) -> Any:
 @doc("Escalate the session to the engineers' queue", body=Escalate)
 def escalate(session_id: uuid.UUID) -> Any:
     body = parse_body(Escalate)
-    s = _locked(session_id)
-    return jsonify(_full(walk.escalate(db(), s, reason=body.reason, reason_category=body.reason_category)))
+    s = walk.escalate(db(), _locked(session_id), reason=body.reason, reason_category=body.reason_category)
+    return jsonify(_full(s))
 
 
 @bp.post("/sessions/<uuid:session_id>/next-node")

@@ -9,14 +9,15 @@ from flask import Blueprint, jsonify
 from pydantic import Field, StrictBool
 
 from shared import limits
-from shared.errors import Invalid
+from shared.errors import Invalid, invalid
 from shared.l1 import categories, flows
 from shared.l1.categories import CATEGORY_PATTERN
+from shared.l1.flow_import import apply_import, parse_import
 from shared.l1.flows import FlowDefinition
 from web.auth import ADMIN_UP, L1_UP, principal, require
 from web.db import db
 from web.openapi import doc
-from web.validation import Strict, parse_body, parse_query
+from web.validation import Strict, parse_body, parse_query, raw_json
 
 bp = Blueprint("l1_flows", __name__, url_prefix="/api/v1/l1")
 
@@ -43,6 +44,34 @@ def create_flow() -> Any:
     p = principal()
     flow = flows.create_flow(db(), p.tenant_id, body, created_by=p.user_id)
     return jsonify(flows.flow_to_dict(flow)), 201
+
+
+@bp.put("/flows/<uuid:flow_id>")
+@require(*ADMIN_UP)
+@doc("Replace a draft flow's definition (validated like a new one; 409 flow_published for a published flow)",
+     body=FlowDefinition)
+def update_flow(flow_id: uuid.UUID) -> Any:
+    body = parse_body(FlowDefinition)
+    flow = flows.update_flow(db(), flows.get_flow(db(), flow_id, for_update=True), body)
+    return jsonify(flows.flow_to_dict(flow))
+
+
+class ImportQuery(Strict):
+    publish: bool = False
+
+
+@bp.post("/flows/import")
+@require(*ADMIN_UP)
+@doc("Import flows (one, a list, or {categories, flows}) all or nothing; ?publish=true publishes them",
+     query=ImportQuery, status=201)
+def import_flows() -> Any:
+    q = parse_query(ImportQuery)
+    imp = parse_import(raw_json())
+    p = principal()
+    if imp.account_id is not None and imp.account_id != p.tenant_id:
+        raise invalid("the file names another account", "account_id", code="invalid_flow_import")
+    rows = apply_import(db(), p.tenant_id, imp, publish=q.publish, created_by=p.user_id)
+    return jsonify({"count": len(rows), "flows": [flows.flow_to_dict(f, with_tree=False) for f in rows]}), 201
 
 
 @bp.get("/flows")

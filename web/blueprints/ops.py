@@ -26,22 +26,26 @@ bp = Blueprint("ops", __name__, url_prefix="/api/v1/ops")
 Status = Literal["queued", "running", "retrying", "succeeded", "failed", "cancelled"]
 
 
-class JobQuery(Strict):
+class JobMatch(Strict):
+    """Which jobs an operator means: the filters shared by listing and the bulk actions."""
+
     status: Status | None = None
     kind: str | None = Field(default=None, max_length=64)
     account_id: uuid.UUID | None = None
     batch_id: uuid.UUID | None = None
     since: Timestamp | None = None
+
+    def to_filter(self, ids: list[uuid.UUID] | None = None) -> ops.JobFilter:
+        return ops.JobFilter(status=self.status, kind=self.kind, account_id=self.account_id, since=self.since,
+                             batch_id=self.batch_id, ids=ids)
+
+
+class JobQuery(JobMatch):
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=limits.MAX_OPS_PAGE)
 
 
-class BulkAction(Strict):
-    status: Status | None = None
-    kind: str | None = Field(default=None, max_length=64)
-    account_id: uuid.UUID | None = None
-    batch_id: uuid.UUID | None = None
-    since: Timestamp | None = None
+class BulkAction(JobMatch):
     ids: list[uuid.UUID] | None = Field(default=None, max_length=ops.BULK_LIMIT)
 
 
@@ -74,8 +78,7 @@ def queues() -> Any:
 @doc("Jobs across tenants, newest first, filtered, cursor-paginated", query=JobQuery)
 def jobs() -> Any:
     q = parse_query(JobQuery)
-    flt = ops.JobFilter(status=q.status, kind=q.kind, account_id=q.account_id, since=q.since, batch_id=q.batch_id)
-    rows, cursor = ops.list_jobs(db(), flt, q.cursor, q.limit)
+    rows, cursor = ops.list_jobs(db(), q.to_filter(), q.cursor, q.limit)
     return jsonify({"items": [ops_job(j) for j in rows], "next_cursor": cursor})
 
 
@@ -100,9 +103,7 @@ def cancel_one(job_id: uuid.UUID) -> Any:
 
 def _bulk(action: str) -> Any:
     body = parse_body(BulkAction)
-    flt = ops.JobFilter(status=body.status, kind=body.kind, account_id=body.account_id, since=body.since,
-                        batch_id=body.batch_id, ids=body.ids)
-    done, skipped = ops.bulk(db(), flt, action)
+    done, skipped = ops.bulk(db(), body.to_filter(body.ids), action)
     if action == "retry":
         dispatch_after_commit(*(JobRef.of(j) for j in done))
     notify_after_commit(*(j.id for j in done))

@@ -35,17 +35,24 @@ class _Post(Strict):
 class ResolutionPost(_Post):
     resolution_summary: str | None = Field(default=None, max_length=500)
 
+    def summary(self) -> str | None:
+        return self.resolution_summary
+
 
 class EscalationPost(_Post):
     escalation_reason: str | None = Field(default=None, max_length=500)
 
+    def summary(self) -> str | None:
+        return self.escalation_reason
 
-def _post(session_id: uuid.UUID, kind: str, markdown: str, summary: str | None) -> Any:
+
+def _post(session_id: uuid.UUID, kind: str, model: type[ResolutionPost] | type[EscalationPost]) -> Any:
+    body = parse_body(model)
     session = get_session(db(), session_id, for_update=True)  # serializes concurrent posts per session
 
     def make(key: str | None, fingerprint: str | None) -> tuple[Job, bool]:
         job = writeback.request_writeback(
-            db(), session, kind, markdown=markdown, summary=summary,
+            db(), session, kind, markdown=body.markdown, summary=body.summary(),
             user_id=principal().user_id, idempotency_key=key, fingerprint=fingerprint,
         )
         return job, True
@@ -57,13 +64,11 @@ def _post(session_id: uuid.UUID, kind: str, markdown: str, summary: str | None) 
 @require(*ENGINEER_UP)
 @doc("Post the resolution note to the PSA ticket and resolve (writeback.resolution_note job)", body=ResolutionPost, status=202)
 def post_resolution(session_id: uuid.UUID) -> Any:
-    body = parse_body(ResolutionPost)
-    return _post(session_id, "resolution_note", body.markdown, body.resolution_summary)
+    return _post(session_id, "resolution_note", ResolutionPost)
 
 
 @bp.post("/escalation-package/post")
 @require(*ENGINEER_UP)
 @doc("Post the escalation package (internal note) and escalate (writeback.escalation_package job)", body=EscalationPost, status=202)
 def post_escalation(session_id: uuid.UUID) -> Any:
-    body = parse_body(EscalationPost)
-    return _post(session_id, "escalation_package", body.markdown, body.escalation_reason)
+    return _post(session_id, "escalation_package", EscalationPost)

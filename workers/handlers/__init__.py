@@ -1,7 +1,7 @@
 """Job handlers by kind. The actor name of each is its kind (`domain.verb`)."""
 from __future__ import annotations
 
-from workers.handlers import batches, previews, reverify, system, templates, writeback
+from workers.handlers import batches, previews, psa_setup, reverify, system, templates, writeback
 from workers.handlers import l1 as l1_handlers
 from workers.runner import Handler
 
@@ -15,4 +15,7 @@ HANDLERS: dict[str, Handler] = {
     "l1.next_node": l1_handlers.next_node,
     "writeback.reverify": reverify.reverify,
     "batch.expand": batches.expand,
+    "psa.test_connection": psa_setup.test_connection,
+    "psa.list_boards": psa_setup.list_boards,
+    "psa.list_statuses": psa_setup.list_statuses,
 }
