@@ -69,13 +69,13 @@ def build_broker(settings: Settings, *, with_resources: bool = True) -> RedisBro
 def register_actors(broker: dramatiq.Broker) -> None:
     """One actor per job kind, named for it; each claims and runs through the same runner."""
     for kind, handler in HANDLERS.items():
-        fn = _make_actor_fn(handler)
+        fn = _make_actor_fn(kind, handler)
         fn.__name__ = kind.replace(".", "_")
         dramatiq.actor(actor_name=kind, queue_name=spec_for(kind).queue, broker=broker)(fn)
 
 
-def _make_actor_fn(handler: Handler) -> Any:
+def _make_actor_fn(kind: str, handler: Handler) -> Any:
     def actor_fn(job_id: str, account_id: str | None = None) -> None:
-        run_job(resources_mod.current(), handler, job_id, account_id)
+        run_job(resources_mod.current(), handler, job_id, account_id, kind=kind)
 
     return actor_fn

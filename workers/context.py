@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from db.engine import Scope, transaction
 from db.models import PsaConnection
 from shared.jobs import state_machine
+from shared.jobs.kinds import spec_for
 from shared.metrics import record_external_call
 from shared.psa.base import PsaProvider
 from shared.psa.registry import provider_for
@@ -51,22 +52,21 @@ class JobContext:
     def slot(self, kind: Literal["llm", "psa"]) -> Iterator[None]:
         """Hold one of the tenant's (and the platform's) concurrent LLM or PSA call slots while inside.
 
-        PSA calls also count against the tenant's share of this process's threads (the tenant controls how
-        long its PSA takes to answer). The offline generator calls nothing remote, so it takes no LLM slot.
+        The offline generator calls nothing remote, so it takes no LLM slot.
         """
         res = self.resources
-        tenant = str(self.account_id)
         capacity = res.psa_capacity if kind == "psa" else res.llm_capacity
-        with ExitStack() as held:
-            if kind == "psa" and res.psa_share is not None:
-                held.enter_context(res.psa_share.hold(tenant))
-            if capacity is not None and not (kind == "llm" and res.generator.name == "offline"):
-                held.enter_context(capacity.slot(tenant))
+        if capacity is None or (kind == "llm" and res.generator.name == "offline"):
+            yield
+            return
+        with capacity.slot(str(self.account_id)):
             yield
 
     def psa(self, conn: PsaConnection) -> PsaProvider:
         """The PSA client for a connection, with this worker's HTTP pool and every call counted in metrics."""
         res = self.resources
+        if not spec_for(self.kind).uses_psa:  # its thread would escape the tenant's share (shared/thread_share.py)
+            raise RuntimeError(f"job kind {self.kind} calls a PSA: mark it uses_psa in shared/jobs/kinds.py")
 
         def observe(status: int | None, seconds: float) -> None:
             record_external_call(res.redis, res.namespace, provider=conn.provider, status=status, seconds=seconds)

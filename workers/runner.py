@@ -18,7 +18,7 @@ from shared.jobs.service import JobRef
 from shared.metrics import add_job_finished
 from shared.retry_policy import next_delay, should_retry
 from workers.context import FencedOut, JobContext
-from workers.delivery import claim_delivered
+from workers.delivery import claim_delivered, release_thread
 from workers.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[[JobContext], dict[str, Any] | None]
 
 
-def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str | None) -> None:
+def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str | None, *,
+            kind: str | None = None) -> None:
     token = uuid.uuid4()
-    job = claim_delivered(res, job_id_s, account_id_s, token)
+    job = claim_delivered(res, job_id_s, account_id_s, token, kind=kind)
     if job is None:
         return
     job_id = job.id
@@ -76,6 +77,7 @@ def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str |
     finally:
         if heartbeat is not None:
             heartbeat.discard(token)
+        release_thread(res, token)
     wait = (job.started_at - job.created_at).total_seconds() if job.attempts == 1 and job.started_at else None
     # One round trip: wake the long-polls and count the job. Best effort, like every notification.
     pipe = res.redis.pipeline(transaction=False)

@@ -9,8 +9,9 @@ bodies that never end, gzip bombs, bodies and headers dripped a byte at a time, 
 - every provider call ends within `deadline_s` of wall-clock time, whatever the server drips (the per-read
   timeout alone would wait forever for a server sending one byte a second), with the transient
   `psa_deadline_exceeded`; a write cut off that way says `outcome_unknown`;
-- in a worker, one tenant's PSA calls hold at most FLOWPILOT_PSA_TENANT_THREAD_SHARE of the process's
-  threads, so another tenant's writeback still runs while the hostile one drips.
+- in a worker, one tenant's PSA jobs hold at most FLOWPILOT_PSA_TENANT_THREAD_SHARE of the process's
+  threads (the others wait as re-sent messages, not on threads, and spend no attempt), so another tenant's
+  writeback still runs while the hostile one drips.
 """
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
+from db.engine import tenant as tenant_scope
+from db.engine import transaction
+from db.models import Job
 from shared.errors import PermanentError, TransientError
 from shared.psa.base import ClientOptions, PsaCredentials
 from shared.psa.connectwise import ConnectWiseClient, clear_codebase_cache
@@ -141,7 +146,8 @@ def _post(client: Any, tenant: Any, session_id: str) -> str:
     return str(r.get_json()["job"]["id"])
 
 
-def test_a_dripping_psa_holds_at_most_its_tenants_share_of_worker_threads(client, make_tenant, cw_sim, share_worker):
+def test_a_dripping_psa_holds_at_most_its_tenants_share_of_worker_threads(client, engine, make_tenant, cw_sim,
+                                                                          share_worker):
     with HostilePsa(interval=0.5, max_hold_s=15.0) as srv:
         srv.route("", "drip_headers")  # every request, discovery included, drips
         hostile, bystander = make_tenant("Hostile MSP"), make_tenant("Bystander MSP")
@@ -160,3 +166,5 @@ def test_a_dripping_psa_holds_at_most_its_tenants_share_of_worker_threads(client
         assert done["status"] == "succeeded", done
         assert time.monotonic() - started < 4.0  # it did not wait for the hostile calls' 5 s deadline
         assert srv.stats.peak_open <= 2, srv.stats
+    with transaction(engine, tenant_scope(hostile.account_id)) as db:  # deferred jobs spent no attempt on it
+        assert db.execute(select(func.max(Job.attempts))).scalar_one() <= 2
