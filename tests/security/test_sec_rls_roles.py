@@ -192,3 +192,15 @@ def test_every_tenant_policy_asks_for_the_capability(engine):
     assert set(policies) == set(TENANT_TABLES)
     for table, qual in policies.items():
         assert "app_system_scope()" in qual and "current_setting('app.system_scope'" not in qual, (table, qual)
+
+
+def test_healthz_says_when_the_roles_are_mixed_up(client, settings):
+    from web import create_app
+
+    assert client.get("/healthz").get_json()["checks"]["system_scope"] == "ok"
+    mixed = create_app(settings.model_copy(update={"flowpilot_system_database_url": settings.database_url}))
+    try:
+        resp = mixed.test_client().get("/healthz")
+        assert resp.status_code == 503 and resp.get_json()["checks"]["system_scope"] == "misconfigured"
+    finally:
+        mixed.extensions["flowpilot"].dispose()
