@@ -1,8 +1,16 @@
-"""Engines and sessions, with the tenant (or the system scope) set on every transaction."""
+"""Engines and sessions, with the tenant (or the system scope) set on every transaction.
+
+Two database roles: the request role (DATABASE_URL) serves tenant requests and tenant jobs; the system role
+(FLOWPILOT_SYSTEM_DATABASE_URL) is the only one the row-level-security policies let into the system scope.
+An engine made by `make_engines` carries the system role's engine with it, and every unit of work in the
+system scope (`open_session`, `db.oneshot.run`) runs there: no code path puts the system scope on a
+request-role connection, and if one did, Postgres would still show it no rows.
+"""
 from __future__ import annotations
 
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +55,35 @@ def normalize_url(url: str) -> str:
 
 # A pooled connection idle for longer than this is pinged before use (see _ping_when_idle).
 PING_IDLE_S = 2.0
+
+
+# Each request-role engine → the system role's engine, for units of work in the system scope.
+_SYSTEM_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def make_engines(url: str, system_url: str, *, pool_size: int, max_overflow: int = 8) -> Engine:
+    """The request role's engine, paired with a smaller pool of the system role (sweeps, token lookups, ops)."""
+    engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    _SYSTEM_ENGINES[engine] = make_engine(system_url, pool_size=max(2, pool_size // 4), max_overflow=max(8, pool_size))
+    return engine
+
+
+def engine_for(engine: Engine, scope: Scope | None) -> Engine:
+    """Where a unit of work in `scope` runs: the paired system engine for the system scope.
+
+    An engine without a pair (a script's owner-role engine, say) serves both; the request role then simply
+    sees no rows in the system scope.
+    """
+    if scope is not None and scope.system:
+        return _SYSTEM_ENGINES.get(engine, engine)
+    return engine
+
+
+def dispose_engines(engine: Engine) -> None:
+    system = _SYSTEM_ENGINES.pop(engine, None)
+    if system is not None:
+        system.dispose()
+    engine.dispose()
 
 
 def make_engine(url: str, **kw: Any) -> Engine:
@@ -103,23 +140,9 @@ def _apply_scope(session: Session, transaction: SessionTransaction, connection: 
         connection.execute(_SET_TENANT, {"account_id": str(scope.account_id)})
 
 
-_SWITCH_TO_TENANT = text(
-    "SELECT set_config('app.system_scope', '', true), set_config('app.account_id', :account_id, true)"
-)
-
-
-def narrow_to_tenant(session: Session, account_id: uuid.UUID) -> None:
-    """Leave the system scope for one tenant inside the current transaction (and any later one).
-
-    Used by the web request: the token lookup runs in the system scope, then the same transaction
-    continues as the caller's tenant, saving a second transaction per request.
-    """
-    session.info["scope"] = tenant(account_id)
-    session.execute(_SWITCH_TO_TENANT, {"account_id": str(account_id)})
-
-
 def open_session(engine: Engine, scope: Scope | None, isolation: str | None = None) -> Session:
-    bind = engine.execution_options(isolation_level=isolation) if isolation else engine
+    target = engine_for(engine, scope)
+    bind = target.execution_options(isolation_level=isolation) if isolation else target
     return Session(bind=bind, expire_on_commit=False, info={"scope": scope})
 
 

@@ -16,6 +16,7 @@ def alembic_config(settings: Settings) -> Config:
     config.set_main_option("script_location", str(HERE / "migrations"))
     config.attributes["migration_url"] = settings.migration_url
     config.attributes["app_url"] = settings.database_url
+    config.attributes["system_url"] = settings.flowpilot_system_database_url
     return config
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, Row, TextClause, text
 from sqlalchemy.sql.elements import BindParameter
 
-from db.engine import Scope
+from db.engine import Scope, engine_for
 
 PREFIX_TENANT = "SELECT set_config('app.account_id', :_scope_account_id, true); "
 PREFIX_SYSTEM = "SELECT set_config('app.system_scope', 'on', true); "
@@ -44,12 +44,15 @@ class OneShot:
 
 
 def run(engine: Engine, scope: Scope, stmt: OneShot, params: dict[str, Any]) -> Sequence[Row[Any]]:
-    """Execute `stmt` in `scope` as its own transaction; the rows of its last statement."""
+    """Execute `stmt` in `scope` as its own transaction; the rows of its last statement.
+
+    The system scope runs on the system role's engine (db.engine.engine_for), like every system unit of work.
+    """
     if scope.system:
         clause, bound = stmt.system, params
     else:
         clause, bound = stmt.tenant, {**params, "_scope_account_id": str(scope.account_id)}
-    with engine.connect() as conn:
+    with engine_for(engine, scope).connect() as conn:
         # psycopg2's autocommit flag is client-side: flipping it costs no round trip. (SQLAlchemy's
         # isolation_level="AUTOCOMMIT" option would send `SET default_transaction_isolation` twice per use.)
         raw: Any = conn.connection.dbapi_connection

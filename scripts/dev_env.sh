@@ -12,8 +12,9 @@
 #   bash scripts/dev_env.sh status     # show what is running
 #
 # Service selection for "run" (first that works wins):
-#   Postgres: $DATABASE_URL if reachable
-#             -> local server 127.0.0.1:5432 as superuser `postgres` (roles/db `flowpilot` created)
+#   Postgres: $DATABASE_URL if reachable (with $FLOWPILOT_SYSTEM_DATABASE_URL for the system role)
+#             -> local server 127.0.0.1:5432 as superuser `postgres` (roles flowpilot, flowpilot_system,
+#                flowpilot_owner and database flowpilot created)
 #             -> private server under .run/pg on port 55432 (initdb -U postgres, trust auth)
 #   Redis:    $REDIS_URL if reachable -> 127.0.0.1:6379 -> private redis-server on port 56379
 # FLOWPILOT_FORCE_PRIVATE=1 skips straight to the private instances (they never touch the
@@ -31,6 +32,7 @@ FP_LOCAL_PG_ADMIN_URL="postgresql://postgres@127.0.0.1:5432/postgres"
 FP_LOCAL_REDIS_URL="redis://127.0.0.1:6379/0"
 FP_DB_NAME="flowpilot"
 FP_APP_ROLE="flowpilot"
+FP_SYSTEM_ROLE="flowpilot_system"
 FP_OWNER_ROLE="flowpilot_owner"
 
 fp_log() { printf '[dev_env] %s\n' "$*" >&2; }
@@ -155,15 +157,16 @@ PY
 
 # --------------------------------------------------------------------------- roles / database
 
-# Create roles flowpilot_owner + flowpilot and database flowpilot (owned by flowpilot_owner)
-# through a superuser URL, if missing. Idempotent; prints what it changed.
+# Create roles flowpilot_owner, flowpilot (requests) and flowpilot_system (the only role allowed into
+# the system scope) and database flowpilot (owned by flowpilot_owner) through a superuser URL, if
+# missing. Idempotent; prints what it changed.
 fp_pg_bootstrap() {
-    "$FP_VENV/bin/python" - "$1" "$FP_DB_NAME" "$FP_OWNER_ROLE" "$FP_APP_ROLE" <<'PY'
+    "$FP_VENV/bin/python" - "$1" "$FP_DB_NAME" "$FP_OWNER_ROLE" "$FP_APP_ROLE" "$FP_SYSTEM_ROLE" <<'PY'
 import sys
 import psycopg2
 from psycopg2 import sql
 
-admin, dbname, owner, app = sys.argv[1:5]
+admin, dbname, owner, app, system = sys.argv[1:6]
 ROLE_ATTRS = "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
 
 
@@ -174,7 +177,7 @@ def say(msg):
 conn = psycopg2.connect(admin, connect_timeout=5)
 conn.autocommit = True
 cur = conn.cursor()
-for role in (owner, app):
+for role in (owner, app, system):
     cur.execute("SELECT rolsuper OR rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = %s", (role,))
     row = cur.fetchone()
     if row is None:
@@ -394,6 +397,12 @@ fp_setup_postgres() {
             if [[ -n "${FLOWPILOT_MIGRATION_DATABASE_URL:-}" ]]; then
                 export FLOWPILOT_MIGRATION_DATABASE_URL
             fi
+            if [[ -n "${FLOWPILOT_SYSTEM_DATABASE_URL:-}" ]]; then
+                export FLOWPILOT_SYSTEM_DATABASE_URL
+            else
+                fp_log "WARNING: FLOWPILOT_SYSTEM_DATABASE_URL is unset: the sweeper, token lookups and ops need the"
+                fp_log "         system role (a role other than DATABASE_URL's; see README, Tenancy and security)"
+            fi
             export DATABASE_URL
             FP_PG_MODE=env
             return 0
@@ -419,6 +428,7 @@ fp_setup_postgres() {
     }
     export FLOWPILOT_MIGRATION_DATABASE_URL="postgresql://$FP_OWNER_ROLE@$host:$port/$FP_DB_NAME"
     export DATABASE_URL="postgresql://$FP_APP_ROLE@$host:$port/$FP_DB_NAME"
+    export FLOWPILOT_SYSTEM_DATABASE_URL="postgresql://$FP_SYSTEM_ROLE@$host:$port/$FP_DB_NAME"
 }
 
 fp_setup_redis() {
@@ -488,7 +498,7 @@ fp_test_env() {
     local force=0
     fp_truthy "${FLOWPILOT_FORCE_PRIVATE:-}" && force=1
     # Never let a `make run` configuration leak into the tests.
-    unset DATABASE_URL FLOWPILOT_MIGRATION_DATABASE_URL REDIS_URL
+    unset DATABASE_URL FLOWPILOT_MIGRATION_DATABASE_URL FLOWPILOT_SYSTEM_DATABASE_URL REDIS_URL
     if [[ -n "${FLOWPILOT_TEST_ADMIN_URL:-}" ]]; then
         fp_log "tests: Postgres from FLOWPILOT_TEST_ADMIN_URL ($(fp_mask "$FLOWPILOT_TEST_ADMIN_URL"))"
     elif [[ $force -eq 0 ]] && fp_pg_ok "$FP_LOCAL_PG_ADMIN_URL"; then
@@ -546,7 +556,7 @@ fp_status() {
 
 fp_print_exports() {
     local v
-    for v in DATABASE_URL FLOWPILOT_MIGRATION_DATABASE_URL REDIS_URL FLOWPILOT_REDIS_NAMESPACE \
+    for v in DATABASE_URL FLOWPILOT_MIGRATION_DATABASE_URL FLOWPILOT_SYSTEM_DATABASE_URL REDIS_URL FLOWPILOT_REDIS_NAMESPACE \
         FLOWPILOT_PSA_ALLOWED_HOSTS PORT FLOWPILOT_TEST_ADMIN_URL FLOWPILOT_TEST_REDIS_URL; do
         [[ -n "${!v:-}" ]] && printf 'export %s=%q\n' "$v" "${!v}"
     done

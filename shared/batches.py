@@ -13,6 +13,7 @@ from sqlalchemy import and_, exists, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from db.models import AiSession, Batch, Job
+from shared import limits
 from shared.errors import DomainError, conflict
 from shared.isotime import iso
 from shared.jobs import state_machine
@@ -35,6 +36,19 @@ WRITEBACK_KINDS = ("writeback.resolution_note", "writeback.escalation_package")
 
 def create_batch(db: Session, *, account_id: uuid.UUID, action: str, flt: dict[str, Any],
                  user_id: uuid.UUID | None) -> tuple[Batch, Job]:
+    """A new batch and its expansion job, within the tenant's bounds (active batches, sessions per batch)."""
+    limits.lock_tenant(db, account_id, "batches")
+    active = db.execute(select(func.count()).select_from(Batch).where(
+        Batch.account_id == account_id, Batch.status.in_(("expanding", "running")))).scalar_one()
+    if active >= limits.MAX_ACTIVE_BATCHES:
+        raise limits.reached("batch_limit_reached", "active (expanding or running) batches per tenant",
+                             limits.MAX_ACTIVE_BATCHES)
+    cap = limits.MAX_BATCH_SESSIONS
+    matching = _sessions_for(action, flt).where(AiSession.account_id == account_id).limit(cap + 1).subquery()
+    if db.execute(select(func.count()).select_from(matching)).scalar_one() > cap:
+        raise limits.too_large("batch_too_large", "filter",
+                               f"the filter matches more than {cap} sessions; a batch takes at most {cap}: narrow it "
+                               "(status, updated_since, updated_before) or split it", cap)
     batch = Batch(id=uuid.uuid4(), account_id=account_id, action=action, filter=flt, status="expanding",
                   total=0, created_by=user_id)
     db.add(batch)
@@ -50,7 +64,10 @@ def get_batch(db: Session, batch_id: uuid.UUID, *, for_update: bool = False) -> 
 
 
 def _sessions(batch: Batch) -> Any:
-    flt = batch.filter or {}
+    return _sessions_for(batch.action, batch.filter or {})
+
+
+def _sessions_for(action: str, flt: dict[str, Any]) -> Any:
     stmt = select(AiSession.id, AiSession.created_at)
     if flt.get("session_ids"):
         stmt = stmt.where(AiSession.id.in_([uuid.UUID(s) for s in flt["session_ids"]]))
@@ -60,9 +77,9 @@ def _sessions(batch: Batch) -> Any:
         stmt = stmt.where(AiSession.updated_at >= datetime.fromisoformat(flt["updated_since"]))
     if flt.get("updated_before"):
         stmt = stmt.where(AiSession.updated_at < datetime.fromisoformat(flt["updated_before"]))
-    if batch.action == "reverify_ticket_status":
+    if action == "reverify_ticket_status":
         stmt = stmt.where(AiSession.status.in_(("resolved", "escalated")), AiSession.psa_ticket_id.is_not(None))
-    if batch.action == "retry_failed_writebacks":
+    if action == "retry_failed_writebacks":
         stmt = stmt.where(exists().where(Job.session_id == AiSession.id, Job.kind.in_(WRITEBACK_KINDS),
                                          Job.status == "failed"))
     return stmt
@@ -74,7 +91,9 @@ def expand_chunk(db: Session, batch: Batch, user_id: uuid.UUID | None) -> tuple[
     if batch.cursor:
         at, last_id = decode_cursor(batch.cursor)
         stmt = stmt.where(tuple_(AiSession.created_at, AiSession.id) > tuple_(at, last_id))
-    rows = db.execute(stmt.order_by(AiSession.created_at, AiSession.id).limit(CHUNK)).all()
+    # Sessions created after the batch was accepted still stop at the bound.
+    take = min(CHUNK, limits.MAX_BATCH_SESSIONS - batch.total)
+    rows = db.execute(stmt.order_by(AiSession.created_at, AiSession.id).limit(take)).all() if take > 0 else []
     if not rows:
         return [], True
     ids = [r.id for r in rows]
@@ -90,7 +109,7 @@ def expand_chunk(db: Session, batch: Batch, user_id: uuid.UUID | None) -> tuple[
         refs = [JobRef.of(job) for job, _ in children]
     batch.total += len(refs)
     batch.cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
-    return refs, len(rows) < CHUNK
+    return refs, len(rows) < take
 
 
 def _retry_writebacks(db: Session, batch: Batch, session_ids: list[uuid.UUID]) -> list[JobRef]:

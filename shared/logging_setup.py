@@ -18,12 +18,28 @@ def redact(text: str) -> str:
     return text
 
 
+_TRACEBACKS = logging.Formatter()
+
+
 class RedactingFilter(logging.Filter):
+    """Masks secrets in the message, and in the traceback and stack the formatter will print with it.
+
+    A traceback quotes the exception's text and often the source lines around it, so a key inside an
+    exception message would bypass a filter that looked at the message only. The traceback is formatted
+    here (the formatter then reuses `record.exc_text` instead of formatting it again).
+    """
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 

@@ -76,3 +76,11 @@ def record_assistant_defects(client: redis.Redis, namespace: str, *, generator: 
         client.hincrby(key(namespace, "assistant_defects_total"), generator, count)
     except redis.RedisError as exc:
         log.debug("metrics not recorded: %s", exc)
+
+
+def record_dropped_message(client: redis.Redis, namespace: str, *, reason: str) -> None:
+    """A broker message a worker refused (no such job, or a tenant that disagrees with the job row)."""
+    try:
+        client.hincrby(key(namespace, "messages_dropped_total"), reason, 1)
+    except redis.RedisError as exc:
+        log.debug("metrics not recorded: %s", exc)

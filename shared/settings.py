@@ -14,6 +14,9 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://flowpilot@127.0.0.1:5432/flowpilot"
     flowpilot_migration_database_url: str | None = None
+    # The system role: the only one row-level security lets into the system scope (sweeper, heartbeats, token
+    # lookups, ops, CLI). Must not be the DATABASE_URL role; migrations grant it the capability.
+    flowpilot_system_database_url: str = "postgresql://flowpilot_system@127.0.0.1:5432/flowpilot"
     redis_url: str = "redis://127.0.0.1:6379/0"
     port: int = 8000
 
@@ -30,6 +33,12 @@ class Settings(BaseSettings):
     flowpilot_cw_client_id: str | None = None
     flowpilot_psa_allowed_hosts: str = ""
     flowpilot_psa_timeout_s: float = 20.0
+    # A tenant chooses its PSA's URL, so it controls the answers: every provider call ends within this many
+    # seconds however slowly the server drips, and no response body may exceed the byte cap.
+    flowpilot_psa_deadline_s: float = Field(default=30.0, gt=0)
+    flowpilot_psa_max_response_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # At most this fraction of a worker process's threads may be inside one tenant's PSA calls.
+    flowpilot_psa_tenant_thread_share: float = Field(default=0.5, gt=0, le=1)
     # Concurrent PSA writeback/reverify jobs across all workers, and per tenant.
     flowpilot_psa_max_concurrency: int = 32
     flowpilot_psa_tenant_concurrency: int = 8
@@ -60,6 +69,8 @@ class Settings(BaseSettings):
     flowpilot_login_max_failures_per_email: int = Field(default=5, ge=1)
     flowpilot_login_max_failures_per_address: int = Field(default=20, ge=1)
     flowpilot_login_failure_window_s: int = Field(default=900, ge=1)
+    # How long a web process reuses its last /metrics text (the job counts are a GROUP BY over `jobs`).
+    flowpilot_metrics_cache_s: float = 5.0
 
     @property
     def secret_keys(self) -> list[str]:

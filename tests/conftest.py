@@ -20,6 +20,7 @@ from tests.helpers import (
     APP_ROLE,
     OWNER_ROLE,
     REDIS_URL,
+    SYSTEM_ROLE,
     Tenant,
     admin_exec,
     clear_redis_namespace,
@@ -35,13 +36,15 @@ from tests.helpers import (
 def database() -> Iterator[dict[str, str]]:
     """A fresh database per test run, migrated by the owner role; the app connects as a plain role."""
     name = f"fp_test_{uuid.uuid4().hex[:10]}"
-    ensure_role(APP_ROLE)
-    ensure_role(OWNER_ROLE)
+    for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
+        ensure_role(role)
     admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
     admin_exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC", f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"', dbname=name)
-    urls = {"name": name, "app": url_for(APP_ROLE, name), "owner": url_for(OWNER_ROLE, name)}
+    urls = {"name": name, "app": url_for(APP_ROLE, name), "owner": url_for(OWNER_ROLE, name),
+            "system": url_for(SYSTEM_ROLE, name)}
     upgrade(
-        Settings(database_url=urls["app"], flowpilot_migration_database_url=urls["owner"]),
+        Settings(database_url=urls["app"], flowpilot_migration_database_url=urls["owner"],
+                 flowpilot_system_database_url=urls["system"]),
     )
     yield urls
     admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -62,10 +65,11 @@ def settings(database: dict[str, str], secret_key: str, namespace: str) -> Setti
     return Settings(
         database_url=database["app"],
         flowpilot_migration_database_url=database["owner"],
+        flowpilot_system_database_url=database["system"],
         redis_url=REDIS_URL,
         flowpilot_redis_namespace=namespace,
         flowpilot_secret_keys=secret_key,
-        flowpilot_psa_allowed_hosts="127.0.0.1",
+        flowpilot_psa_allowed_hosts="127.0.0.1:*",
         flowpilot_heartbeat_interval_s=0.5,
         flowpilot_stale_heartbeat_s=3.0,
         flowpilot_redispatch_after_s=60.0,

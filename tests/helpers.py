@@ -38,6 +38,7 @@ ADMIN_URL = os.environ.get("FLOWPILOT_TEST_ADMIN_URL", "postgresql://postgres@12
 REDIS_URL = os.environ.get("FLOWPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 APP_ROLE = "fp_test_app"
 OWNER_ROLE = "fp_test_owner"
+SYSTEM_ROLE = "fp_test_system"  # the only role allowed into the system scope (migration 0013b)
 
 
 
@@ -265,6 +266,7 @@ def start_worker(settings: Settings, threads: int = 4, pools: dict[str, int] | N
     dramatiq.set_broker(broker)
     register_actors(broker)
     res = Resources.create(settings)
+    res.set_worker_threads(sum(pools.values()) if pools else threads)
     res.heartbeat = Heartbeat(res, settings.flowpilot_heartbeat_interval_s)
     res.heartbeat.start()
     resources_mod.install(res)

@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             checks["postgres"] = "ok"
         except Exception:
             checks["postgres"] = "down"
+        checks["system_scope"] = _system_scope_check(st.engine)
         try:
             st.redis.ping()
             checks["redis"] = "ok"
@@ -64,3 +65,20 @@ def create_app(settings: Settings | None = None) -> Flask:
         return jsonify({"status": "ok" if healthy else "degraded", "checks": checks}), 200 if healthy else 503
 
     return app
+
+
+_MAY_USE_SYSTEM_SCOPE = text("SELECT has_function_privilege('public.system_scope_key()', 'EXECUTE')")
+
+
+def _system_scope_check(engine: Any) -> str:
+    """`ok` when the system pool may use the system scope and the request pool may not (see db/engine.py)."""
+    from db.engine import SYSTEM, engine_for
+
+    try:
+        with engine_for(engine, SYSTEM).connect() as conn:
+            system = conn.execute(_MAY_USE_SYSTEM_SCOPE).scalar()
+        with engine.connect() as conn:
+            request = conn.execute(_MAY_USE_SYSTEM_SCOPE).scalar()
+    except Exception:
+        return "down"
+    return "ok" if system and not request else "misconfigured"

@@ -13,7 +13,7 @@ from shared.errors import PermissionDenied, Unauthenticated
 from shared.security.tokens import hash_token, looks_like_token
 from web.auth_cache import Principal
 from web.auth_lookups import find_token, token_needs_touch, touch_token
-from web.db import begin_request, db, narrow_request_to_tenant
+from web.db import begin_request
 from web.state import state
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,7 +32,12 @@ def _unauthorized(detail: str) -> Unauthenticated:
 
 
 def authenticate() -> Principal:
-    """Resolve the bearer token once per request (system scope: the tenant is not known yet)."""
+    """Resolve the bearer token once per request, then open the request's unit of work in the caller's scope.
+
+    The lookup is the one statement a tenant request runs in the system scope (the tenant is not known yet):
+    a one-shot on the system role's pool. Everything after it runs as the request role, in the tenant's scope
+    (operators: the system scope, on the system role).
+    """
     cached: Principal | None = g.get("principal")
     if cached is not None:
         return cached
@@ -46,22 +51,16 @@ def authenticate() -> Principal:
     token_hash = hash_token(token)
     cache = state().principals
     principal = cache.get(token_hash)
-    if principal is not None:  # verified recently, and no revocation since (see web/auth_cache.py)
-        begin_request(SYSTEM if principal.is_operator else tenant(principal.tenant_id))
-        g.principal = principal
-        return principal
-    # One transaction per request: the lookup runs in the system scope, then it narrows to the tenant.
-    generation = cache.generation()
-    begin_request(SYSTEM)
-    row = find_token(db(), token_hash)
-    if row is None:
-        raise _unauthorized("invalid, expired or revoked token")
-    principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator), row.token_id, row.expires_at)
-    if token_needs_touch(row, time.time()):  # in the token's own scope: a tenant's row as that tenant
-        touch_token(state().engine, row.token_id, SYSTEM if principal.is_operator else tenant(row.account_id))
-    if not principal.is_operator:
-        narrow_request_to_tenant(row.account_id)
-    cache.put(token_hash, principal, generation)
+    if principal is None:  # not verified recently, or revoked since (see web/auth_cache.py)
+        generation = cache.generation()
+        row = find_token(state().engine, token_hash)  # one statement on the system role's pool
+        if row is None:
+            raise _unauthorized("invalid, expired or revoked token")
+        principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator), row.token_id, row.expires_at)
+        if token_needs_touch(row, time.time()):  # in the token's own scope: a tenant's row as that tenant
+            touch_token(state().engine, row.token_id, SYSTEM if principal.is_operator else tenant(row.account_id))
+        cache.put(token_hash, principal, generation)
+    begin_request(SYSTEM if principal.is_operator else tenant(principal.tenant_id))
     g.principal = principal
     return principal
 

@@ -8,22 +8,27 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Engine, String, bindparam, column, func, select
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Session
 
-from db.engine import Scope
+from db.engine import SYSTEM, Scope
 from db.models import ApiToken, User
 from db.oneshot import OneShot, run
 
 # How often last_used_at is written for a token at most: a busy token costs one UPDATE a minute.
 TOUCH_EVERY_S = 60
 
-_TOKEN = (
-    select(User.id, User.account_id, User.role, User.is_operator, ApiToken.id.label("token_id"),
-           ApiToken.expires_at, ApiToken.last_used_at)
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.is_active,
-           or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()))
+_users, _tokens = User.__table__.c, ApiToken.__table__.c
+# One statement on the system role's pool (db/oneshot.py): the request role never sees the system scope.
+_TOKEN = OneShot.of(
+    "SELECT users.id, users.account_id, users.role, users.is_operator, api_tokens.id AS token_id, "
+    "api_tokens.expires_at, api_tokens.last_used_at FROM api_tokens JOIN users ON users.id = api_tokens.user_id "
+    "WHERE api_tokens.token_hash = :token_hash AND api_tokens.revoked_at IS NULL AND users.is_active "
+    "AND (api_tokens.expires_at IS NULL OR api_tokens.expires_at > now())",
+    bindparam("token_hash", type_=String()),
+    columns=[_users.id, _users.account_id, _users.role, _users.is_operator,
+             column("token_id", UUID(as_uuid=True)), _tokens.expires_at, _tokens.last_used_at],
 )
 
 _LOGIN_USER = (
@@ -39,9 +44,10 @@ _TOUCH = OneShot.of(
 )
 
 
-def find_token(db: Session, token_hash: str) -> Any:
-    """The live token's user (not revoked, not expired, user active), or None. `db` is in the system scope."""
-    return db.execute(_TOKEN, {"token_hash": token_hash}).first()
+def find_token(engine: Engine, token_hash: str) -> Any:
+    """The live token's user (not revoked, not expired, user active), or None."""
+    rows = run(engine, SYSTEM, _TOKEN, {"token_hash": token_hash})
+    return rows[0] if rows else None
 
 
 def find_login_user(db: Session, email: str) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from flask import Flask, Response, g
 from sqlalchemy.orm import Session
 
-from db.engine import Scope, narrow_to_tenant, open_session, tenant
+from db.engine import Scope, open_session
 from shared.jobs.notify import publish_change
 from shared.jobs.service import JobRef
 from web.problems import problem
@@ -59,13 +59,6 @@ def db() -> Session:
 def request_scope() -> Scope:
     """The scope the request acts in (set by authentication), for work outside its session (db.oneshot)."""
     return _unit().scope
-
-
-def narrow_request_to_tenant(account_id: uuid.UUID) -> None:
-    """After the token lookup in the system scope: the rest of the request acts for this tenant."""
-    unit = _unit()
-    narrow_to_tenant(db(), account_id)
-    unit.scope = tenant(account_id)
 
 
 def end_transaction() -> None:

@@ -1,11 +1,18 @@
-"""GET /metrics: Prometheus text built at scrape time from Redis (worker counters) and Postgres (job states)."""
+"""GET /metrics: Prometheus text built from Redis (worker counters) and Postgres (job states).
+
+Operators only: the counts describe every tenant's traffic. The text is rebuilt at most once per
+FLOWPILOT_METRICS_CACHE_S per web process, so a scraper (or anyone with a token) hammering the endpoint
+costs one GROUP BY over `jobs` per period, not one per request.
+"""
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Flask, Response, current_app
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -15,6 +22,7 @@ from db.engine import SYSTEM, transaction
 from db.models import Job
 from shared.metrics import SEP, key
 from shared.ops import queue_stats
+from web.auth import require
 from web.state import AppState, state
 
 bp = Blueprint("metrics", __name__)
@@ -70,6 +78,8 @@ class FlowPilotCollector(Collector):
                        _decode(r.hgetall(key(ns, "llm_tokens_total"))))
         yield _counter("flowpilot_assistant_defects", "Assistant proposals dropped as malformed or partial (text kept)",
                        ["generator"], _decode(r.hgetall(key(ns, "assistant_defects_total"))))
+        yield _counter("flowpilot_messages_dropped", "Broker messages workers refused: no such job, or a tenant "
+                       "that disagrees with the job row", ["reason"], _decode(r.hgetall(key(ns, "messages_dropped_total"))))
         jobs = GaugeMetricFamily("flowpilot_jobs", "Jobs in the database by kind and status", labels=["kind", "status"])
         with transaction(self.st.engine, SYSTEM) as db:
             for kind, status, count in db.execute(
@@ -84,8 +94,39 @@ class FlowPilotCollector(Collector):
         yield depth
 
 
-@bp.get("/metrics")
-def metrics() -> Any:
+class ScrapeCache:
+    """The last rendered scrape, reused for `ttl_s`; one thread renders while the others wait for it."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self._ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._body: bytes | None = None
+        self._until = 0.0
+
+    def get(self, render: Any) -> bytes:
+        with self._lock:
+            if self._body is None or time.monotonic() >= self._until:
+                self._body = render()
+                self._until = time.monotonic() + self._ttl_s
+            return self._body
+
+
+def _render(st: AppState) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FlowPilotCollector(state()))
-    return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4; charset=utf-8")
+    registry.register(FlowPilotCollector(st))
+    return bytes(generate_latest(registry))
+
+
+def _cache(app: Flask) -> ScrapeCache:
+    cache: ScrapeCache | None = app.extensions.get("flowpilot_metrics")
+    if cache is None:
+        cache = app.extensions.setdefault("flowpilot_metrics", ScrapeCache(state().settings.flowpilot_metrics_cache_s))
+    return cache
+
+
+@bp.get("/metrics")
+@require(operator=True)
+def metrics() -> Any:
+    st = state()
+    body = _cache(current_app).get(lambda: _render(st))
+    return Response(body, mimetype="text/plain; version=0.0.4; charset=utf-8")

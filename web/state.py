@@ -7,7 +7,7 @@ import redis
 from flask import Flask, current_app
 from sqlalchemy import Engine
 
-from db.engine import make_engine
+from db.engine import dispose_engines, make_engines
 from shared.jobs.dispatch import Dispatcher
 from shared.jobs.notify import JobWaiters
 from shared.pubsub import Listener
@@ -37,7 +37,7 @@ class AppState:
         self.listener.stop()
         self.dispatcher.close()
         self.redis.close()
-        self.engine.dispose()
+        dispose_engines(self.engine)
 
 
 def build_state(settings: Settings) -> AppState:
@@ -47,7 +47,8 @@ def build_state(settings: Settings) -> AppState:
     listener = Listener(client)
     return AppState(
         settings=settings,
-        engine=make_engine(settings.database_url, pool_size=settings.flowpilot_db_pool_size, max_overflow=8),
+        engine=make_engines(settings.database_url, settings.flowpilot_system_database_url,
+                            pool_size=settings.flowpilot_db_pool_size),
         redis=client,
         dispatcher=Dispatcher.from_url(settings.redis_url, namespace),
         cipher=CredentialCipher(settings.secret_keys) if settings.secret_keys else None,

@@ -31,6 +31,9 @@ class WorkerResources(Middleware):
         res.heartbeat.start()
         resources_mod.install(res)
 
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        resources_mod.current().set_worker_threads(worker.worker_threads)
+
     def before_process_stop(self, broker: dramatiq.Broker) -> None:
         try:
             resources_mod.current().dispose()
@@ -66,13 +69,13 @@ def build_broker(settings: Settings, *, with_resources: bool = True) -> RedisBro
 def register_actors(broker: dramatiq.Broker) -> None:
     """One actor per job kind, named for it; each claims and runs through the same runner."""
     for kind, handler in HANDLERS.items():
-        fn = _make_actor_fn(handler)
+        fn = _make_actor_fn(kind, handler)
         fn.__name__ = kind.replace(".", "_")
         dramatiq.actor(actor_name=kind, queue_name=spec_for(kind).queue, broker=broker)(fn)
 
 
-def _make_actor_fn(handler: Handler) -> Any:
+def _make_actor_fn(kind: str, handler: Handler) -> Any:
     def actor_fn(job_id: str, account_id: str | None = None) -> None:
-        run_job(resources_mod.current(), handler, job_id, account_id)
+        run_job(resources_mod.current(), handler, job_id, account_id, kind=kind)
 
     return actor_fn

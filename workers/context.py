@@ -15,6 +15,7 @@ from db.engine import Scope, transaction
 from db.models import PsaConnection
 from shared.errors import JobError
 from shared.jobs import state_machine
+from shared.jobs.kinds import spec_for
 from shared.jobs.notify import publish_change
 from shared.metrics import record_external_call, record_llm_tokens
 from shared.psa.base import PsaProvider
@@ -94,6 +95,8 @@ class JobContext:
     def psa(self, conn: PsaConnection) -> PsaProvider:
         """The PSA client for a connection, with this worker's HTTP pool and every call counted in metrics."""
         res = self.resources
+        if not spec_for(self.kind).uses_psa:  # its thread would escape the tenant's share (shared/thread_share.py)
+            raise RuntimeError(f"job kind {self.kind} calls a PSA: mark it uses_psa in shared/jobs/kinds.py")
 
         def observe(status: int | None, seconds: float) -> None:
             record_external_call(res.redis, res.namespace, provider=conn.provider, status=status, seconds=seconds)

@@ -9,13 +9,15 @@ import redis
 import requests
 from sqlalchemy import Engine
 
-from db.engine import make_engine
+from db.engine import dispose_engines, make_engines
 from shared.capacity import Capacity
 from shared.jobs.dispatch import Dispatcher
 from shared.llm.factory import build_generator
 from shared.llm.generator import Generator
+from shared.psa.http_guard import guard_session
 from shared.security.crypto import CredentialCipher
 from shared.settings import Settings
+from shared.thread_share import TenantThreadShare
 
 if TYPE_CHECKING:
     from workers.heartbeat import Heartbeat
@@ -34,16 +36,18 @@ class Resources:
     cipher: CredentialCipher | None = None  # None without FLOWPILOT_SECRET_KEYS
     llm_capacity: Capacity | None = None  # concurrent LLM calls
     psa_capacity: Capacity | None = None  # concurrent PSA jobs
+    psa_share: TenantThreadShare | None = None  # one tenant's share of this process's threads (set at worker boot)
     heartbeat: Heartbeat | None = None  # once the process has booted
 
     @classmethod
     def create(cls, settings: Settings) -> Resources:
         res = cls(
             settings=settings,
-            engine=make_engine(settings.database_url, pool_size=settings.flowpilot_db_pool_size, max_overflow=8),
+            engine=make_engines(settings.database_url, settings.flowpilot_system_database_url,
+                                pool_size=settings.flowpilot_db_pool_size),
             redis=redis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30),
             dispatcher=Dispatcher.from_url(settings.redis_url, settings.flowpilot_redis_namespace),
-            http=requests.Session(),
+            http=guard_session(requests.Session()),
             generator=build_generator(settings),
             cipher=CredentialCipher(settings.secret_keys) if settings.secret_keys else None,
         )
@@ -61,6 +65,10 @@ class Resources:
                                     settings.flowpilot_psa_tenant_concurrency)
         return res
 
+    def set_worker_threads(self, threads: int) -> None:
+        """Once the worker knows its thread count: cap each tenant's PSA calls to their share of it."""
+        self.psa_share = TenantThreadShare.of_threads(threads, self.settings.flowpilot_psa_tenant_thread_share)
+
     @property
     def namespace(self) -> str:
         return self.settings.flowpilot_redis_namespace
@@ -71,7 +79,7 @@ class Resources:
         self.http.close()
         self.dispatcher.close()
         self.redis.close()
-        self.engine.dispose()
+        dispose_engines(self.engine)
 
 
 _current: Resources | None = None

@@ -8,11 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from sqlalchemy import func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from db.engine import SYSTEM, Scope, tenant, transaction
-from db.models import Job
+from db.engine import SYSTEM, tenant
 from shared.errors import DomainError, JobError, PermanentError, TransientError
 from shared.jobs import state_machine
 from shared.jobs.notify import channel, publish_change
@@ -20,6 +18,7 @@ from shared.jobs.service import JobRef
 from shared.metrics import add_job_finished
 from shared.retry_policy import next_delay, should_retry
 from workers.context import FencedOut, JobContext
+from workers.delivery import claim_delivered, release_thread
 from workers.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -27,27 +26,14 @@ log = logging.getLogger(__name__)
 Handler = Callable[[JobContext], dict[str, Any] | None]
 
 
-def _reschedule_early(res: Resources, scope: Scope, job_id: uuid.UUID) -> None:
-    """A message that arrived before next_attempt_at (clock skew) is sent again for the remainder."""
-    with transaction(res.engine, scope) as db:
-        row = db.execute(
-            select(Job, (func.extract("epoch", Job.next_attempt_at - func.now()) * 1000).label("ms")).where(
-                Job.id == job_id, Job.status.in_(state_machine.WAITING), Job.next_attempt_at > func.now()
-            )
-        ).first()
-    if row is not None:
-        res.dispatcher.send([JobRef.of(row.Job, delay_ms=max(1, int(row.ms)))])
-
-
-def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str | None) -> None:
-    job_id = uuid.UUID(job_id_s)
-    scope = tenant(account_id_s) if account_id_s else SYSTEM
+def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str | None, *,
+            kind: str | None = None) -> None:
     token = uuid.uuid4()
-    job = state_machine.claim(res.engine, scope, job_id, token)
+    job = claim_delivered(res, job_id_s, account_id_s, token, kind=kind)
     if job is None:
-        _reschedule_early(res, scope, job_id)
-        log.debug("job %s: nothing to claim (duplicate, early or finished)", job_id)
         return
+    job_id = job.id
+    scope = tenant(job.account_id) if job.account_id else SYSTEM  # from the row, never from the message
     publish_change(res.redis, res.namespace, job_id)
     ctx = JobContext(
         resources=res,
@@ -91,6 +77,7 @@ def run_job(res: Resources, handler: Handler, job_id_s: str, account_id_s: str |
     finally:
         if heartbeat is not None:
             heartbeat.discard(token)
+        release_thread(res, token)
     wait = (job.started_at - job.created_at).total_seconds() if job.attempts == 1 and job.started_at else None
     # One round trip: wake the long-polls and count the job. Best effort, like every notification.
     pipe = res.redis.pipeline(transaction=False)

@@ -40,6 +40,7 @@ class L1Flow(Base):
         CheckConstraint("status IN ('draft','published')", name="status"),
         Index("ix_l1_flows_account_status_category", "account_id", "status", "category"),
         Index("ix_l1_flows_account_created", "account_id", "created_at", "id"),
+        Index("ix_l1_flows_account_status_updated", "account_id", "status", "updated_at"),
     )
     id: Mapped[uuid.UUID] = pk()
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

@@ -12,6 +12,9 @@ QUEUES = (INTERACTIVE, BATCH)
 class KindSpec:
     queue: str = INTERACTIVE
     max_attempts: int = 5
+    # Calls the tenant's PSA: each job reserves one of its tenant's share of a worker's threads before its
+    # claim (workers/delivery.py), since the tenant's server decides how long the job holds the thread.
+    uses_psa: bool = False
 
 
 KINDS: dict[str, KindSpec] = {
@@ -19,15 +22,15 @@ KINDS: dict[str, KindSpec] = {
     "template.extract": KindSpec(max_attempts=5),
     "preview.resolution_note": KindSpec(max_attempts=6),
     "preview.escalation_package": KindSpec(max_attempts=6),
-    "writeback.resolution_note": KindSpec(max_attempts=8),
-    "writeback.escalation_package": KindSpec(max_attempts=8),
+    "writeback.resolution_note": KindSpec(max_attempts=8, uses_psa=True),
+    "writeback.escalation_package": KindSpec(max_attempts=8, uses_psa=True),
     "l1.next_node": KindSpec(max_attempts=5),
     # Admin set-up: a test answers at once (its result says what failed); lists retry a little.
-    "psa.test_connection": KindSpec(max_attempts=1),
-    "psa.list_boards": KindSpec(max_attempts=3),
-    "psa.list_statuses": KindSpec(max_attempts=3),
+    "psa.test_connection": KindSpec(max_attempts=1, uses_psa=True),
+    "psa.list_boards": KindSpec(max_attempts=3, uses_psa=True),
+    "psa.list_statuses": KindSpec(max_attempts=3, uses_psa=True),
     "assistant.reply": KindSpec(max_attempts=5),
-    "writeback.reverify": KindSpec(queue=BATCH, max_attempts=5),
+    "writeback.reverify": KindSpec(queue=BATCH, max_attempts=5, uses_psa=True),
     "batch.expand": KindSpec(queue=BATCH, max_attempts=10),
 }
 

@@ -9,13 +9,23 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from db.models import L1Category
+from shared import limits
 from shared.isotime import iso
 
 CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
 def ensure(db: Session, account_id: uuid.UUID, name: str) -> None:
-    """Register a category (enabled) unless it exists; an existing one keeps its settings."""
+    """Register a category (enabled) unless it exists; an existing one keeps its settings.
+
+    A new one must fit the tenant's bound: every intake classifies against all of them.
+    """
+    limits.lock_tenant(db, account_id, "l1_categories")
+    names = select(L1Category.name).where(L1Category.account_id == account_id)
+    if db.execute(names.where(L1Category.name == name)).first() is None:
+        held = db.execute(select(func.count()).select_from(names.subquery())).scalar_one()
+        if held >= limits.MAX_CATEGORIES:
+            raise limits.reached("category_limit_reached", "L1 categories per tenant", limits.MAX_CATEGORIES)
     db.execute(
         insert(L1Category)
         .values(id=uuid.uuid4(), account_id=account_id, name=name, enabled=True, keywords=[])
@@ -51,7 +61,7 @@ def upsert(
 
 
 def list_categories(db: Session) -> list[L1Category]:
-    return list(db.execute(select(L1Category).order_by(L1Category.name).limit(1000)).scalars())
+    return list(db.execute(select(L1Category).order_by(L1Category.name).limit(limits.MAX_CATEGORIES)).scalars())
 
 
 def category_to_dict(c: L1Category) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import L1Flow
+from shared import limits
 from shared.errors import Invalid, conflict
 from shared.isotime import iso
 from shared.l1 import categories
@@ -141,6 +142,10 @@ def create_flow(
     db: Session, account_id: uuid.UUID, defn: FlowDefinition, *, created_by: uuid.UUID | None, publish: bool = False
 ) -> L1Flow:
     tree = validate(defn)
+    limits.lock_tenant(db, account_id, "l1_flows")
+    held = db.execute(select(func.count()).select_from(L1Flow).where(L1Flow.account_id == account_id)).scalar_one()
+    if held >= limits.MAX_FLOWS:
+        raise limits.reached("flow_limit_reached", "L1 flows per tenant (drafts included)", limits.MAX_FLOWS)
     categories.ensure(db, account_id, defn.category)
     flow = L1Flow(
         id=uuid.uuid4(), account_id=account_id, title=defn.title.strip(), description=defn.description,
@@ -170,8 +175,13 @@ def update_flow(db: Session, flow: L1Flow, defn: FlowDefinition) -> L1Flow:
 
 
 def publish_flow(db: Session, flow: L1Flow) -> L1Flow:
-    """Draft → published (publishing a published flow changes nothing)."""
+    """Draft → published (publishing a published flow changes nothing), within the bound intake scans."""
     if flow.status != "published":
+        limits.lock_tenant(db, flow.account_id, "l1_flows")
+        published = db.execute(select(func.count()).select_from(L1Flow).where(
+            L1Flow.account_id == flow.account_id, L1Flow.status == "published")).scalar_one()
+        if published >= limits.MAX_PUBLISHED_FLOWS:
+            raise limits.reached("flow_limit_reached", "published L1 flows per tenant", limits.MAX_PUBLISHED_FLOWS)
         flow.status = "published"
         flow.published_at = func.now()  # type: ignore[assignment]
         flow.updated_at = func.now()  # type: ignore[assignment]
@@ -193,14 +203,6 @@ def list_flows(
     if category:
         stmt = stmt.where(L1Flow.category == category)
     return next_cursor(list(db.execute(page(stmt, L1Flow, cursor, limit)).scalars()), limit)
-
-
-def published_flows(db: Session, limit: int = 2000) -> list[L1Flow]:
-    return list(
-        db.execute(
-            select(L1Flow).where(L1Flow.status == "published").order_by(L1Flow.created_at, L1Flow.id).limit(limit)
-        ).scalars()
-    )
 
 
 def node_map(tree: dict[str, Any]) -> dict[str, dict[str, Any]]:

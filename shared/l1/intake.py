@@ -5,12 +5,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import L1Category
+from db.models import L1Flow
 from shared.l1 import sessions, tickets
-from shared.l1.flows import published_flows
+from shared.l1.flow_index import INDEXES
 from shared.l1.matching import Decision, Thresholds, decide, scored_flow_dict
 
 
@@ -26,10 +25,8 @@ def run_intake(
     db: Session, req: IntakeRequest, *, account_id: uuid.UUID, user_id: uuid.UUID, thresholds: Thresholds
 ) -> tuple[dict[str, Any], bool]:
     """Returns (response body, created): created when a ticket and a session were made."""
-    categories = list(db.execute(select(L1Category).order_by(L1Category.name)).scalars())
-    flows = published_flows(db)
-    decision = decide(req.problem_statement, categories=categories, flows=flows, thresholds=thresholds,
-                      force_build=req.force_build)
+    index = INDEXES.get(db, account_id)
+    decision = decide(req.problem_statement, index=index, thresholds=thresholds, force_build=req.force_build)
     body = _explain(decision, thresholds)
     if decision.outcome in ("suggest", "out_of_scope"):
         return body, False
@@ -37,9 +34,8 @@ def run_intake(
         db, account_id=account_id, created_by=user_id, problem_statement=req.problem_statement,
         customer_name=req.customer_name, customer_contact=req.customer_contact,
     )
-    flow = decision.flow if decision.outcome == "matched" else None
-    if decision.outcome == "matched":
-        assert flow is not None
+    flow = db.get(L1Flow, decision.flow.id) if decision.outcome == "matched" and decision.flow is not None else None
+    if flow is not None:
         session = sessions.start_flow_session(db, account_id=account_id, user_id=user_id, flow=flow, ticket=ticket)
     else:
         assert decision.category is not None

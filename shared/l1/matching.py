@@ -1,6 +1,7 @@
 """Match-or-build: which published flow fits a problem statement, and which category it belongs to.
 
-Both use shared/l1/scoring.py (deterministic, explainable). Outcomes, in this order:
+Both use shared/l1/scoring.py (deterministic, explainable) over the tenant's cached index of published flows
+and categories (shared/l1/flow_index.py). Outcomes, in this order:
 1. `matched`      the best published flow of an enabled category scores ≥ match threshold;
 2. `out_of_scope` the problem's category (best category scoring ≥ category threshold) is disabled,
                   or no category reaches the threshold (unknown);
@@ -13,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from db.models import L1Category, L1Flow
-from shared.l1.flows import flow_text
-from shared.l1.scoring import Doc, Scored, build_doc, rank
+from shared.l1.flow_index import FlowIndex, IndexedFlow
+from shared.l1.scoring import Scored, rank
 
 
 @dataclass(frozen=True)
@@ -34,54 +34,30 @@ class Decision:
     category: str | None = None
     category_score: Scored | None = None
     category_enabled: bool | None = None
-    flow: L1Flow | None = None
+    flow: IndexedFlow | None = None
     flow_score: Scored | None = None
     reason: str | None = None
     candidates: list[Scored] = field(default_factory=list)
 
 
-def flow_doc(flow: L1Flow) -> Doc:
-    parts = [("title", flow.title), *(("keyword", k) for k in flow.keywords or [])]
-    parts += [("text", flow.description or ""), ("text", flow_text(flow.tree))]
-    return build_doc(str(flow.id), flow.title, parts)
-
-
-def category_doc(category: L1Category, flows: list[L1Flow]) -> Doc:
-    parts = [("name", category.name.replace("-", " ").replace("_", " "))]
-    parts += [("keyword", k) for k in category.keywords or []]
-    parts.append(("text", category.description or ""))
-    for flow in flows:
-        if flow.category == category.name:
-            parts += [("title", flow.title), *(("keyword", k) for k in flow.keywords or [])]
-            parts.append(("text", flow_text(flow.tree)))
-    return build_doc(category.name, category.name, parts)
-
-
-def classify(problem: str, categories: list[L1Category], flows: list[L1Flow], threshold: float) -> Scored | None:
+def classify(problem: str, index: FlowIndex, threshold: float) -> Scored | None:
     """The best category at or above `threshold`, else None (unknown)."""
-    ranked = rank(problem, [category_doc(c, flows) for c in categories])
+    ranked = rank(problem, [c.doc for c in index.categories])
     return ranked[0] if ranked and ranked[0].score >= threshold and ranked[0].score > 0 else None
 
 
-def decide(
-    problem: str,
-    *,
-    categories: list[L1Category],
-    flows: list[L1Flow],
-    thresholds: Thresholds,
-    force_build: bool = False,
-) -> Decision:
-    enabled = {c.name for c in categories if c.enabled}
-    candidates = [f for f in flows if f.category in enabled]
+def decide(problem: str, *, index: FlowIndex, thresholds: Thresholds, force_build: bool = False) -> Decision:
+    enabled = {c.name for c in index.categories if c.enabled}
+    candidates = [f for f in index.flows if f.category in enabled]
     by_id = {str(f.id): f for f in candidates}
-    ranked = [s for s in rank(problem, [flow_doc(f) for f in candidates]) if s.score > 0]
+    ranked = [s for s in rank(problem, [f.doc for f in candidates]) if s.score > 0]
     best = ranked[0] if ranked else None
     top3 = ranked[:3]
     if best is not None and not force_build and best.score >= thresholds.match:
         flow = by_id[best.key]
         return Decision("matched", category=flow.category, category_enabled=True, flow=flow, flow_score=best,
                         candidates=top3)
-    category = classify(problem, categories, flows, thresholds.category)
+    category = classify(problem, index, thresholds.category)
     if category is None:
         return Decision("out_of_scope", reason="category_unknown", candidates=top3)
     decision = Decision("build", category=category.key, category_score=category,
@@ -94,5 +70,5 @@ def decide(
     return decision
 
 
-def scored_flow_dict(flow: L1Flow, scored: Scored) -> dict[str, Any]:
+def scored_flow_dict(flow: IndexedFlow, scored: Scored) -> dict[str, Any]:
     return {"flow_id": str(flow.id), "title": flow.title, "category": flow.category, **scored.explain()}

@@ -39,6 +39,8 @@ class ClientOptions:
 
     `allowed_hosts` is the operator allow-list handed to the SSRF guard before every request.
     `get_attempts` and `retry_wait_cap_s` bound the in-call retries of idempotent GETs only.
+    `deadline_s` bounds each provider call in wall-clock time, whatever the server does (its in-call retries,
+    codebase discovery and pagination included); `max_response_bytes` bounds each response body.
     """
 
     session: requests.Session
@@ -46,6 +48,8 @@ class ClientOptions:
     default_client_id: str | None = None
     timeout_s: float = 20.0
     connect_timeout_s: float = 5.0
+    deadline_s: float = 30.0
+    max_response_bytes: int = 5 * 1024 * 1024
     accept_version: str = "2020.4"
     get_attempts: int = 3
     retry_wait_cap_s: float = 5.0

@@ -3,23 +3,30 @@
 One send path so every request gets the SSRF check, a (connect, read) timeout, no redirects and
 the same error mapping. Reads retry a little in-call (tenacity); writes are sent exactly once,
 because a POST that reached the server and is sent again creates a second note.
+
+The tenant chooses the site, so the server may be hostile: each public call runs under a wall-clock
+deadline (`ClientOptions.deadline_s`, retries, discovery and pagination included) and every body is
+read under a size cap (`max_response_bytes`); see shared/psa/http_guard.py.
 """
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from shared.errors import JobError, PermanentError, TransientError
+from shared.psa import http_guard
 from shared.psa.base import (
     Board,
     BoardStatus,
@@ -41,6 +48,9 @@ TICKET_FIELDS = "id,summary,status,board,closedFlag,_info"
 _CODEBASE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}/")
 _TICKET_ID_RE = re.compile(r"[0-9]{1,18}")
 _RETRY_BASE_S = 0.2
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Codebase per (site, company), shared by every client in the process: discovery is one extra
 # round trip we only pay again when a 404 suggests the site was upgraded.
@@ -97,6 +107,15 @@ def _ticket_path(ticket_id: str) -> str:
     return f"service/tickets/{tid}"
 
 
+def _discard(resp: Any) -> None:
+    """Close a response we will not read to the end: its connection is dropped, never pooled half-read."""
+    if resp is not None:
+        try:
+            resp.close()
+        except Exception:  # noqa: BLE001 - already broken; nothing to release
+            pass
+
+
 def _safe(value: str) -> str:
     return value[:64]
 
@@ -148,6 +167,17 @@ def _note_from(data: Any) -> Note | None:
     )
 
 
+def _bounded(method: Callable[Concatenate[ConnectWiseClient, P], R]) -> Callable[Concatenate[ConnectWiseClient, P], R]:
+    """A public call: everything it sends (retries, discovery, pages) ends within `deadline_s`."""
+
+    @functools.wraps(method)
+    def wrapper(self: ConnectWiseClient, *args: P.args, **kwargs: P.kwargs) -> R:
+        with http_guard.deadline(self._opts.deadline_s):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class ConnectWiseClient:
     """`PsaProvider` for one ConnectWise connection; cheap to build, the session is shared."""
 
@@ -157,6 +187,8 @@ class ConnectWiseClient:
             raise PermanentError("psa_misconfigured", "No ConnectWise clientId is configured for this connection")
         self._creds = creds
         self._opts = options
+        if isinstance(options.session, requests.Session):
+            http_guard.guard_session(options.session)
         self._site = creds.site_url.rstrip("/")
         self._auth = _CwAuth(creds)
         self._headers = {
@@ -172,6 +204,7 @@ class ConnectWiseClient:
 
     # -- public API ---------------------------------------------------------------------------
 
+    @_bounded
     def post_note(self, ticket_id: str, text: str, *, internal: bool, resolution: bool) -> PostedNote:
         """POST once. A failure that may have stored the note says `outcome_unknown: True`."""
         path = _ticket_path(ticket_id) + "/notes"
@@ -191,17 +224,20 @@ class ConnectWiseClient:
             raise self._fail("POST", path, _bad_body(resp, "note", write=True))
         return PostedNote(id=str(note_id), created_at=_parse_dt(data.get("dateCreated")))
 
+    @_bounded
     def list_notes(self, ticket_id: str) -> list[Note]:
         """Newest first, following `Link: rel="next"` up to `max_note_pages` pages."""
         path = _ticket_path(ticket_id) + "/notes"
         query = urlencode({"orderBy": "id desc", "pageSize": self._opts.note_page_size, "page": 1}, quote_via=quote)
         return [n for n in map(_note_from, self._get_pages(path, query, "note list")) if n is not None]
 
+    @_bounded
     def company_info(self) -> CompanyInfo:
         data = self._companyinfo()
         name, version = data.get("CompanyName"), data.get("VersionCode")
         return CompanyInfo(name if isinstance(name, str) else None, version if isinstance(version, str) else None)
 
+    @_bounded
     def check_access(self) -> str | None:
         resp = self._get("system/info")
         data = _json(resp)
@@ -210,6 +246,7 @@ class ConnectWiseClient:
         version = data.get("version")
         return version if isinstance(version, str) else None
 
+    @_bounded
     def list_boards(self) -> list[Board]:
         query = urlencode({"fields": "id,name,inactiveFlag", "orderBy": "name", "pageSize": 1000, "page": 1},
                           safe=",", quote_via=quote)
@@ -220,6 +257,7 @@ class ConnectWiseClient:
                 boards.append(Board(board_id, name, bool(item.get("inactiveFlag"))))
         return boards
 
+    @_bounded
     def list_statuses(self, board_id: int) -> list[BoardStatus]:
         path = f"service/boards/{int(board_id)}/statuses"
         statuses = []
@@ -229,6 +267,7 @@ class ConnectWiseClient:
                 statuses.append(BoardStatus(status_id, name, bool(item.get("closedStatus")), bool(item.get("inactive"))))
         return statuses
 
+    @_bounded
     def get_ticket(self, ticket_id: str) -> Ticket:
         path = _ticket_path(ticket_id)
         resp = self._get(path, urlencode({"fields": TICKET_FIELDS}, safe=","))
@@ -237,6 +276,7 @@ class ConnectWiseClient:
             raise self._fail("GET", path, _bad_body(resp, "ticket", write=False))
         return ticket
 
+    @_bounded
     def update_ticket_status(self, ticket_id: str, status_id: int) -> Ticket:
         """PATCH once and return what CW answered; it may not be true, so re-fetch to verify."""
         path = _ticket_path(ticket_id)
@@ -336,27 +376,56 @@ class ConnectWiseClient:
         return parts.query
 
     def _send(self, method: str, url: str, *, write: bool, log_path: str, body: Any = None, auth: bool = True) -> Any:
-        """The only place a request leaves: SSRF check, timeouts, no redirects, no secrets in errors."""
+        """The only place a request leaves: SSRF check, timeouts within the call's deadline, no redirects, a
+        capped body, no secrets in errors. The response comes back fully read (`resp.text` costs nothing)."""
+        bound = http_guard.current()
+        if bound is not None and bound.passed:  # nothing sent: a retry or a next page after the deadline
+            raise self._fail(method, log_path, self._deadline_error(write=False))
         started, status = time.monotonic(), None
+        resp: Any = None
         try:
             check_connect_target(url, self._opts.allowed_hosts)
+            left = bound.remaining() if bound is not None else self._opts.deadline_s
             resp = self._opts.session.request(
                 method,
                 url,
                 headers=self._headers if auth else {"Accept": "application/json"},
                 data=None if body is None else json.dumps(body).encode(),
                 auth=self._auth if auth else None,
-                timeout=(self._opts.connect_timeout_s, self._opts.timeout_s),
+                timeout=(min(self._opts.connect_timeout_s, left), min(self._opts.timeout_s, left)),
                 allow_redirects=False,
+                stream=True,
             )
             status = resp.status_code
-            return resp
-        except (requests.RequestException, UnsafeUrlError) as exc:
+            content = http_guard.read_capped(resp, self._opts.max_response_bytes)
+        except http_guard.ResponseTooLarge as exc:
+            _discard(resp)
+            raise self._fail(method, log_path, PermanentError(
+                "psa_response_too_large", f"ConnectWise sent more than {exc.limit} bytes; the answer was not read",
+                detail={"http_status": status, "limit_bytes": exc.limit, "outcome_unknown": write},
+            )) from None
+        except (requests.RequestException, UnsafeUrlError, OSError) as exc:
             # `from None`: a requests exception holds the prepared request with its Authorization.
-            raise self._fail(method, log_path, classify_exception(exc, write=write)) from None
+            _discard(resp)
+            err = classify_exception(exc, write=write)
+            if bound is not None and bound.passed:
+                err = self._deadline_error(write=bool((err.detail or {}).get("outcome_unknown")))
+            raise self._fail(method, log_path, err) from None
         finally:
             if self._opts.observe is not None:
                 self._opts.observe(status, time.monotonic() - started)
+        resp._content, resp._content_consumed = content, True
+        if resp.encoding is None:  # no charset: JSON is UTF-8 (and no guessing over megabytes of text)
+            resp.encoding = "utf-8"
+        resp.close()  # consumed: hands the connection back to the pool
+        return resp
+
+    def _deadline_error(self, *, write: bool) -> TransientError:
+        seconds = self._opts.deadline_s
+        return TransientError(
+            "psa_deadline_exceeded", f"ConnectWise call cut off at its {seconds:g} s deadline",
+            detail={"deadline_s": seconds, "outcome_unknown": write},
+        )
 
     def _raise_for(self, resp: Any, method: str, path: str, *, write: bool) -> None:
         err = classify_response(resp.status_code, resp.headers, resp.text, write=write)
@@ -391,13 +460,19 @@ class ConnectWiseClient:
         cap = self._opts.retry_wait_cap_s
 
         def retryable(exc: BaseException) -> bool:
-            # A Retry-After beyond the cap is left to the job-level retry rather than blocking a worker.
+            # A Retry-After beyond the cap is left to the job-level retry rather than blocking a worker;
+            # so is anything once the call's deadline is spent.
+            bound = http_guard.current()
+            if bound is not None and bound.passed:
+                return False
             return isinstance(exc, TransientError) and (exc.retry_after is None or exc.retry_after <= cap)
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-            return min(cap, next_delay(state.attempt_number, retry_after=retry_after, base=_RETRY_BASE_S, cap=cap))
+            delay = min(cap, next_delay(state.attempt_number, retry_after=retry_after, base=_RETRY_BASE_S, cap=cap))
+            bound = http_guard.current()
+            return delay if bound is None else min(delay, bound.remaining())
 
         return Retrying(
             stop=stop_after_attempt(max(1, self._opts.get_attempts)),

@@ -48,6 +48,8 @@ def provider_for(conn: PsaConnection, *, cipher: CredentialCipher | None, http: 
         allowed_hosts=settings.psa_allowed_hosts,
         default_client_id=settings.flowpilot_cw_client_id,
         timeout_s=settings.flowpilot_psa_timeout_s,
+        deadline_s=settings.flowpilot_psa_deadline_s,
+        max_response_bytes=settings.flowpilot_psa_max_response_bytes,
         observe=observe,
     )
     return get_provider(conn.provider, creds, options)

@@ -5,7 +5,9 @@ there, so an unchecked URL would let a tenant make us call loopback, cloud
 metadata or private-network services. Two checks exist: ``check_site_url`` when
 the URL is saved and ``check_connect_target`` before every request (DNS can
 change between the two). Hosts in ``allowed_hosts`` (operator config, e.g. a
-local PSA stub) skip the IP/name/DNS rules but not the syntax rules.
+local PSA stub) skip the IP/name/DNS rules but not the syntax rules: ``host:port``
+allows http or https on that port, ``host:*`` on any port, a bare ``host`` https
+on 443 only.
 
 Residual risk: the HTTP client resolves again after our check (DNS rebinding), so
 it must also refuse redirects (or re-check every hop).
@@ -116,6 +118,20 @@ def _split_netloc(netloc: str) -> tuple[str, bool, int | None]:
     return host.lower(), bracketed, port
 
 
+def _allow_listed(host: str, host_key: str, scheme: str, port: int, allowed_hosts: frozenset[str]) -> bool:
+    """Does an operator entry cover this scheme, host and port?
+
+    `host:port` covers http and https on that port; `host:*` every port (test rigs whose stubs take random
+    ports); a bare `host` only https on 443, so naming a host never opens its other ports (Redis on 6379,
+    an admin console on 8080) to plain-http requests carrying a tenant's keys.
+    """
+    allowed = {h.strip().lower() for h in allowed_hosts}
+    names = {host, host_key}
+    if {f"{n}:{port}" for n in names} & allowed or {f"{n}:*" for n in names} & allowed:
+        return True
+    return scheme == "https" and port == _DEFAULT_PORTS["https"] and bool(names & allowed)
+
+
 def _parse(url: str, allowed_hosts: frozenset[str], *, allow_query: bool = False) -> _Target:
     """Apply the syntax and allow-list rules and return the parsed, normalized target."""
     if not isinstance(url, str) or not url:
@@ -145,8 +161,7 @@ def _parse(url: str, allowed_hosts: frozenset[str], *, allow_query: bool = False
         raise UnsafeUrlError("host name is not valid")
     port = explicit_port if explicit_port is not None else _DEFAULT_PORTS[scheme]
     host_key = f"[{host}]" if bracketed else host
-    allowed = {h.strip().lower() for h in allowed_hosts}
-    allow_listed = bool({host, host_key, f"{host_key}:{port}"} & allowed)
+    allow_listed = _allow_listed(host, host_key, scheme, port, allowed_hosts)
     if scheme != "https" and not allow_listed:
         raise UnsafeUrlError("URL scheme must be https")
     if not allow_listed:

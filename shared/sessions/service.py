@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import AiSession, Job, PsaConnection, SessionFact
+from shared import limits
 from shared.errors import Conflict, Invalid, NotFound, not_found
 from shared.isotime import iso
 from shared.lookup import fetch
@@ -97,7 +98,15 @@ def session_jobs(db: Session, session_id: uuid.UUID, kinds: list[str], limit: in
 def insert_fact(
     db: Session, session: AiSession, text: str, *, created_by: uuid.UUID | None, source: str = "engineer"
 ) -> SessionFact:
-    """Insert without bumping: for callers that write several effects under one bump (the assistant)."""
+    """Insert without bumping, within the session's bound (deleted facts count: they stay in its history).
+
+    For callers that write several effects under one bump (the assistant); the caller holds the session row
+    lock, so concurrent inserts count in turn.
+    """
+    held = db.execute(select(func.count()).select_from(SessionFact).where(SessionFact.session_id == session.id)).scalar_one()
+    if held >= limits.MAX_FACTS_PER_SESSION:
+        raise limits.reached("fact_limit_reached", "facts per session (deleted ones included)",
+                             limits.MAX_FACTS_PER_SESSION)
     fact = SessionFact(
         id=uuid.uuid4(), account_id=session.account_id, session_id=session.id, text=text, source=source,
         created_by=created_by,
@@ -109,8 +118,8 @@ def insert_fact(
 
 
 def add_fact(db: Session, session: AiSession, text: str, created_by: uuid.UUID) -> tuple[SessionFact, int]:
-    fact = insert_fact(db, session, text, created_by=created_by)
-    return fact, bump_state_version(db, session.id)
+    version = bump_state_version(db, session.id)  # locks the session row first: concurrent adds count in turn
+    return insert_fact(db, session, text, created_by=created_by), version
 
 
 def delete_fact(db: Session, session: AiSession, fact_id: uuid.UUID) -> int:

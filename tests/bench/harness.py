@@ -29,6 +29,7 @@ from tests.helpers import (
     APP_ROLE,
     OWNER_ROLE,
     REDIS_URL,
+    SYSTEM_ROLE,
     Tenant,
     admin_exec,
     ensure_role,
@@ -76,17 +77,18 @@ class Stack:
 def stack(**overrides: Any) -> Iterator[Stack]:
     """Create and migrate a database, serve the app on a loopback port, yield; clean everything up."""
     name = f"fp_bench_{uuid.uuid4().hex[:8]}"
-    ensure_role(APP_ROLE)
-    ensure_role(OWNER_ROLE)
+    for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
+        ensure_role(role)
     admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
     namespace = f"fpbench-{uuid.uuid4().hex[:6]}"
     settings = Settings(
         database_url=url_for(APP_ROLE, name),
         flowpilot_migration_database_url=url_for(OWNER_ROLE, name),
+        flowpilot_system_database_url=url_for(SYSTEM_ROLE, name),
         redis_url=REDIS_URL,
         flowpilot_redis_namespace=namespace,
         flowpilot_secret_keys=Fernet.generate_key().decode(),
-        flowpilot_psa_allowed_hosts="127.0.0.1",
+        flowpilot_psa_allowed_hosts="127.0.0.1:*",
         flowpilot_log_level="WARNING",
         **overrides,
     )

@@ -24,7 +24,7 @@ import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, select
 
-from db.engine import SYSTEM, make_engine, transaction
+from db.engine import SYSTEM, dispose_engines, make_engines, transaction
 from db.migrate import upgrade
 from shared.settings import Settings
 from tests.bench import procstat
@@ -32,6 +32,7 @@ from tests.helpers import (
     APP_ROLE,
     OWNER_ROLE,
     REDIS_URL,
+    SYSTEM_ROLE,
     Tenant,
     admin_exec,
     ensure_role,
@@ -186,8 +187,8 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
                **overrides: Any) -> Iterator[RealStack]:
     """Create, migrate and serve a throwaway database; start web and workers; tear it all down after."""
     name = f"fp_bench_{uuid.uuid4().hex[:8]}"
-    ensure_role(APP_ROLE)
-    ensure_role(OWNER_ROLE)
+    for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
+        ensure_role(role)
     admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
     namespace = f"fpbench-{uuid.uuid4().hex[:6]}"
     log_dir = ROOT / "tests" / "bench" / "results" / "logs"
@@ -202,15 +203,17 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
         settings = Settings(
             database_url=url_for(APP_ROLE, name),
             flowpilot_migration_database_url=url_for(OWNER_ROLE, name),
+            flowpilot_system_database_url=url_for(SYSTEM_ROLE, name),
             redis_url=REDIS_URL,
             flowpilot_redis_namespace=namespace,
             flowpilot_secret_keys=Fernet.generate_key().decode(),
-            flowpilot_psa_allowed_hosts="127.0.0.1",
+            flowpilot_psa_allowed_hosts="127.0.0.1:*",
             flowpilot_log_level=log_level,
             **overrides,
         )
         upgrade(settings)
-        engine = make_engine(settings.database_url, pool_size=4, max_overflow=4)
+        engine = make_engines(settings.database_url, settings.flowpilot_system_database_url, pool_size=4,
+                              max_overflow=4)
         st = RealStack(settings, settings_env(settings), name, f"http://127.0.0.1:{free_port()}", engine, log_dir,
                        processes, threads, web_workers, web_threads)
         if start:
@@ -222,7 +225,7 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
             st.stop_workers()
             st.stop_web()
         if engine is not None:
-            engine.dispose()
+            dispose_engines(engine)
         client = redis.Redis.from_url(REDIS_URL)
         keys = list(client.scan_iter(f"{namespace}*", count=1000))
         if keys:

@@ -88,7 +88,8 @@ def admin_db_url(dbname: str) -> str:
 @pytest.fixture
 def shared_config(database: dict[str, str], secret_key: str, chaos_namespace: str) -> StackConfig:
     """The machine's Postgres (a throwaway database) and Redis (db 15, own namespace): never killed."""
-    return StackConfig(database_url=database["app"], owner_url=database["owner"], redis_url=REDIS_URL,
+    return StackConfig(database_url=database["app"], owner_url=database["owner"], system_url=database["system"],
+                       redis_url=REDIS_URL,
                        namespace=chaos_namespace, secret_key=secret_key)
 
 

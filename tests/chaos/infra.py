@@ -32,13 +32,13 @@ class TenantTokens:
         return {"Authorization": f"Bearer {self.tokens[role]}", **extra}
 
 
-def make_tenant(app_url: str, name: str = "Chaos MSP") -> TenantTokens:
-    """An account with admin and engineer users, written as the system scope (like tests/conftest.py)."""
+def make_tenant(system_url: str, name: str = "Chaos MSP") -> TenantTokens:
+    """An account with admin and engineer users, written in the system scope as the system role."""
     from db.engine import SYSTEM, make_engine, transaction
     from db.models import Account
     from tests.helpers import make_user
 
-    engine = make_engine(app_url, pool_size=1, max_overflow=0)
+    engine = make_engine(system_url, pool_size=1, max_overflow=0)
     try:
         with transaction(engine, SYSTEM) as db:
             account = Account(id=uuid.uuid4(), name=name)

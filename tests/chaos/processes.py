@@ -128,6 +128,7 @@ class StackConfig:
 
     database_url: str
     owner_url: str
+    system_url: str
     redis_url: str
     namespace: str
     secret_key: str
@@ -140,10 +141,11 @@ class StackConfig:
         env.update({
             "DATABASE_URL": self.database_url,
             "FLOWPILOT_MIGRATION_DATABASE_URL": self.owner_url,
+            "FLOWPILOT_SYSTEM_DATABASE_URL": self.system_url,
             "REDIS_URL": self.redis_url,
             "FLOWPILOT_REDIS_NAMESPACE": self.namespace,
             "FLOWPILOT_SECRET_KEYS": self.secret_key,
-            "FLOWPILOT_PSA_ALLOWED_HOSTS": "127.0.0.1",
+            "FLOWPILOT_PSA_ALLOWED_HOSTS": "127.0.0.1:*",
             "FLOWPILOT_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
             "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}",

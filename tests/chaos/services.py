@@ -134,6 +134,7 @@ class PrivateRedis:
 
 APP_ROLE = "fp_test_app"
 OWNER_ROLE = "fp_test_owner"
+SYSTEM_ROLE = "fp_test_system"
 
 
 class PrivatePostgres:
@@ -204,7 +205,7 @@ class PrivatePostgres:
         conn = psycopg2.connect(self.admin_url)
         conn.autocommit = True
         with conn.cursor() as cur:
-            for role in (APP_ROLE, OWNER_ROLE):
+            for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
                 cur.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE')
             cur.execute(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
         conn.close()
@@ -215,8 +216,10 @@ class PrivatePostgres:
             cur.execute(f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"')
         conn.close()
         urls = {"name": name, "app": self.url(APP_ROLE, name), "owner": self.url(OWNER_ROLE, name),
+                "system": self.url(SYSTEM_ROLE, name),
                 "admin": self.url("postgres", name)}
-        upgrade(Settings(database_url=urls["app"], flowpilot_migration_database_url=urls["owner"]))
+        upgrade(Settings(database_url=urls["app"], flowpilot_migration_database_url=urls["owner"],
+                         flowpilot_system_database_url=urls["system"]))
         return urls
 
 

@@ -71,7 +71,7 @@ def test_same_message_twice_at_once_posts_one_note(database, shared_config, log_
     tickets = [FIRST_TICKET + i for i in range(JOBS)]
     with ChaosCwSimulator() as sim, running_stack(shared_config, log_dir, worker_commands=2) as stack:
         sim.delay_s = 0.02  # both deliveries are in their handlers at the same time, if both claimed
-        tenant_ = make_tenant(database["app"])
+        tenant_ = make_tenant(database["system"])
         setup = setup_writebacks(stack.base_url, tenant_, sim, tickets)
         refs = create_undispatched(database["app"], tenant_.account_id, tenant_.user_ids["engineer"], setup.sessions)
         dispatcher = Dispatcher.from_url(REDIS_URL, shared_config.namespace)

@@ -26,9 +26,9 @@ def test_postgres_immediate_restart_mid_run(private_pg, secret_key, chaos_namesp
 
     cluster, urls = private_pg
     started = time.monotonic()
-    config = StackConfig(database_url=urls["app"], owner_url=urls["owner"], redis_url=REDIS_URL,
+    config = StackConfig(database_url=urls["app"], owner_url=urls["owner"], system_url=urls["system"], redis_url=REDIS_URL,
                          namespace=chaos_namespace, secret_key=secret_key)
-    tenant = make_tenant(urls["app"])
+    tenant = make_tenant(urls["system"])
     rng = random.Random(3)
     delays = {seq: rng.randint(20, 250) for seq in range(JOBS)}
     restarts: list[float] = []

@@ -19,10 +19,11 @@ JOBS = 500
 def test_redis_restarted_empty_loses_no_job_and_runs_none_twice(database, secret_key, chaos_namespace, private_redis,
                                                                  log_dir, chaos_report):
     started = time.monotonic()
-    config = StackConfig(database_url=database["app"], owner_url=database["owner"], redis_url=private_redis.url,
+    config = StackConfig(database_url=database["app"], owner_url=database["owner"], system_url=database["system"],
+                         redis_url=private_redis.url,
                          namespace=chaos_namespace, secret_key=secret_key)
     admin_url = admin_db_url(database["name"])
-    tenant = make_tenant(database["app"])
+    tenant = make_tenant(database["system"])
     with running_stack(config, log_dir, start=False) as stack:
         stack.start_web()
         # 1. 500 jobs committed and rung into Redis while no worker listens.

@@ -36,7 +36,7 @@ def test_writebacks_survive_random_worker_sigkills(database, shared_config, log_
     with ChaosCwSimulator() as sim, running_stack(shared_config, log_dir, worker_commands=WORKER_COMMANDS) as stack:
         sim.ignore_patch_for = set(IGNORED)
         sim.delay_s = SIM_LATENCY_S
-        setup = setup_writebacks(stack.base_url, make_tenant(database["app"]), sim, tickets)
+        setup = setup_writebacks(stack.base_url, make_tenant(database["system"]), sim, tickets)
         t0 = time.monotonic()
 
         def submit(i: int) -> str:

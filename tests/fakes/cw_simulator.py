@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  company id {DEMO_COMPANY!r}, public key {DEMO_PUBLIC!r}, private key {DEMO_PRIVATE!r}, clientId: any")
     print(f"  ticket {DEMO_TICKET} on board {DEMO_BOARD} 'Help Desk', status 1 'New'")
     print("  statuses: " + ", ".join(f"{sid} {name!r}" for sid, name in DEMO_STATUSES.items()))
-    print(f"  allow-list the host for FlowPilot: FLOWPILOT_PSA_ALLOWED_HOSTS={args.host}", flush=True)
+    print(f"  allow-list the host for FlowPilot: FLOWPILOT_PSA_ALLOWED_HOSTS={args.host}:{sim.port}", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from db.models import L1Category, L1Flow
+from shared.l1.flow_index import FlowIndex
 from shared.l1.flows import FlowDefinition, tree_errors, validate
 from shared.l1.matching import Thresholds, classify, decide
 from shared.l1.scoring import build_doc, rank
@@ -82,23 +83,23 @@ def _categories(**enabled: bool) -> list[L1Category]:
 def test_decide_covers_every_outcome():
     flows = [_flow(name) for name in FLOWS]
     cats = _categories(email=True, network=True, printing=False, hardware=True)
-    assert decide("Outlook keeps asking for my password", categories=cats, flows=flows, thresholds=T).outcome == "matched"
-    assert decide("Outlook is slow today", categories=cats, flows=flows, thresholds=T).outcome == "suggest"
-    printing = decide("printer not printing", categories=cats, flows=flows, thresholds=T)
+    assert decide("Outlook keeps asking for my password", index=FlowIndex.build(cats, flows), thresholds=T).outcome == "matched"
+    assert decide("Outlook is slow today", index=FlowIndex.build(cats, flows), thresholds=T).outcome == "suggest"
+    printing = decide("printer not printing", index=FlowIndex.build(cats, flows), thresholds=T)
     assert (printing.outcome, printing.reason, printing.category) == ("out_of_scope", "category_disabled", "printing")
-    assert decide("coffee machine leaks", categories=cats, flows=flows, thresholds=T).reason == "category_unknown"
-    build = decide("my monitor flickers", categories=cats, flows=flows, thresholds=T)
+    assert decide("coffee machine leaks", index=FlowIndex.build(cats, flows), thresholds=T).reason == "category_unknown"
+    build = decide("my monitor flickers", index=FlowIndex.build(cats, flows), thresholds=T)
     assert (build.outcome, build.category, build.flow) == ("build", "hardware", None)
-    forced = decide("Outlook keeps asking for my password", categories=cats, flows=flows, thresholds=T, force_build=True)
+    forced = decide("Outlook keeps asking for my password", index=FlowIndex.build(cats, flows), thresholds=T, force_build=True)
     assert (forced.outcome, forced.category) == ("build", "email")
 
 
 def test_classify_uses_category_keywords_and_flow_vocabulary():
     flows = [_flow("vpn")]
     cats = _categories(network=True, hardware=True)
-    assert classify("the tunnel keeps dropping", cats, flows, 0.45).key == "network"
-    assert classify("dock is dead", cats, flows, 0.45).key == "hardware"
-    assert classify("weather is nice", cats, flows, 0.45) is None
+    assert classify("the tunnel keeps dropping", FlowIndex.build(cats, flows), 0.45).key == "network"
+    assert classify("dock is dead", FlowIndex.build(cats, flows), 0.45).key == "hardware"
+    assert classify("weather is nice", FlowIndex.build(cats, flows), 0.45) is None
 
 
 def test_offline_next_node_is_deterministic_and_never_repeats():

@@ -92,9 +92,19 @@ def test_dead_letters_list_requeue_purge(app, client, tenant, operator, namespac
     assert client.post("/api/v1/ops/dead-letters/purge", json={}, headers=operator).get_json()["removed"] == 1
 
 
-def test_metrics_parse_and_move_when_jobs_run(client, tenant, worker):
+def test_metrics_parse_and_move_when_jobs_run(settings, tenant, worker, operator):
+    from web import create_app
+
+    uncached = create_app(settings.model_copy(update={"flowpilot_metrics_cache_s": 0.0}))
+    try:
+        _metrics_move(uncached.test_client(), tenant, operator)
+    finally:
+        uncached.extensions["flowpilot"].dispose()
+
+
+def _metrics_move(client, tenant, operator):
     def families():
-        text = client.get("/metrics").get_data(as_text=True)
+        text = client.get("/metrics", headers=operator).get_data(as_text=True)
         return {f.name: f for f in text_string_to_metric_families(text)}
 
     before = families()

@@ -21,7 +21,7 @@ from tests.helpers import error_detail
 
 COMPANY, PUB, PRIV = "acme", "PUBKEY-7f3a9c", "PRIVKEY-s3cr3t-9b2e41d0"
 TOKEN = base64.b64encode(f"{COMPANY}+{PUB}:{PRIV}".encode()).decode()
-LOCAL = frozenset({"127.0.0.1"})
+LOCAL = frozenset({"127.0.0.1:*"})
 
 
 class RecordingSession(requests.Session):
@@ -325,13 +325,16 @@ def test_credentials_never_leak_into_logs_or_errors(
 
 
 def test_server_echo_of_the_key_is_scrubbed(session: RecordingSession) -> None:
-    class EchoResponse:
-        status_code, headers, links = 400, {"x-cw-request-id": "r1"}, dict[str, Any]()
-        text = json.dumps({"code": "InvalidObject", "message": f"bad key {PRIV}", "errors": [{"message": f"key {PRIV}"}]})
+    def echo_response() -> requests.Response:
+        resp = requests.Response()
+        resp.status_code, resp.headers["x-cw-request-id"] = 400, "r1"
+        body = {"code": "InvalidObject", "message": f"bad key {PRIV}", "errors": [{"message": f"key {PRIV}"}]}
+        resp._content, resp._content_consumed = json.dumps(body).encode(), True  # type: ignore[attr-defined]
+        return resp
 
     class EchoSession(requests.Session):
         def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-            return EchoResponse()
+            return echo_response()
 
     creds = PsaCredentials("http://127.0.0.1:9", COMPANY, PUB, PRIV, "c")
     client = ConnectWiseClient(creds, ClientOptions(session=EchoSession(), allowed_hosts=LOCAL))

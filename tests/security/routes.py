@@ -26,7 +26,6 @@ INT_PARAMS = {"board_id"}
 PUBLIC_RULES = {
     "/api/v1/openapi.json",  # the contract itself
     "/healthz",  # liveness for the orchestrator; says ok/down only
-    "/metrics",  # Prometheus scrape: counts by kind/status, no tenant ids or payloads
     "/static/<path:filename>",  # Flask's static files
     "/ops",  # the ops console page: holds no data; its script calls the operator API with a pasted token
     "/ops/static/<path:filename>",  # the console's script and style

@@ -158,8 +158,6 @@ def test_app_role_cannot_switch_rls_off(database, two_worlds, statement):
 
 SET_SYSTEM_SQL = "SELECT set_config('app.system_scope', 'on', true)"
 SET_TENANT_SQL = "SELECT set_config('app.account_id', %(account_id)s, true)"
-# The web request's one transaction: the token lookup in the system scope, then narrowed to the tenant.
-NARROW_SQL = "SELECT set_config('app.system_scope', '', true), set_config('app.account_id', %(account_id)s, true)"
 ONESHOT_TENANT = PREFIX_TENANT.replace(":_scope_account_id", "%(_scope_account_id)s")
 ONESHOT_SYSTEM = PREFIX_SYSTEM
 INJECTIONS = [
@@ -175,12 +173,17 @@ class ScopeSpy:
     """Watches every statement and every pooled connection of an engine while installed.
 
     Violations: a statement touching app.system_scope outside a system-scoped session, any
-    statement setting the scope other than the two the engine module uses, and a connection coming
-    out of the pool still carrying a tenant or the system scope.
+    statement setting the scope other than the two the engine module uses, a system-scope one-shot other
+    than the token lookup (or on the request role's engine), and a connection coming out of the pool
+    still carrying a tenant or the system scope.
     """
 
     def __init__(self, engine: Any) -> None:
+        from db.engine import engine_for
+
         self.engine = engine
+        self.system_engine = engine_for(engine, SYSTEM)
+        assert self.system_engine is not engine
         self.violations: list[str] = []
         self.tenants: set[str] = set()
         self.system_sets = 0
@@ -197,13 +200,13 @@ class ScopeSpy:
                 self.violations.append(f"one-shot statement touching the scope: {statement} {parameters}")
             else:
                 self.tenants.add(str(parameters["_scope_account_id"]))
-        elif statement.startswith(ONESHOT_SYSTEM):  # every caller in these tests is a tenant user
-            self.violations.append(f"one-shot in the system scope: {statement} {parameters}")
-        elif statement.strip() == NARROW_SQL:
-            if scope is None or not scope.system:
-                self.violations.append(f"narrowing outside the system scope {scope}: {parameters}")
+        elif statement.startswith(ONESHOT_SYSTEM):
+            # The token lookup (a cache miss) is the one system statement of a tenant request, on the system
+            # role's engine; on the request role's engine nothing may run in the system scope.
+            if conn.engine is self.engine or "from api_tokens" not in low:
+                self.violations.append(f"one-shot in the system scope: {statement} {parameters}")
             else:
-                self.tenants.add(str(parameters["account_id"]))
+                self.system_sets += 1
         elif "system_scope" in low:
             if statement.strip() != SET_SYSTEM_SQL or scope is None or not scope.system:
                 self.violations.append(f"system scope touched in scope {scope}: {statement} {parameters}")
@@ -231,16 +234,18 @@ class ScopeSpy:
 
     def __enter__(self) -> ScopeSpy:
         event.listen(Session, "after_begin", self._after_begin, insert=True)  # before the scope is set
-        event.listen(self.engine, "before_cursor_execute", self._before)
-        event.listen(self.engine.pool, "checkout", self._checkout)
-        event.listen(self.engine.pool, "checkin", self._checkin)
+        for engine in (self.engine, self.system_engine):
+            event.listen(engine, "before_cursor_execute", self._before)
+            event.listen(engine.pool, "checkout", self._checkout)
+            event.listen(engine.pool, "checkin", self._checkin)
         return self
 
     def __exit__(self, *exc: object) -> None:
         event.remove(Session, "after_begin", self._after_begin)
-        event.remove(self.engine, "before_cursor_execute", self._before)
-        event.remove(self.engine.pool, "checkout", self._checkout)
-        event.remove(self.engine.pool, "checkin", self._checkin)
+        for engine in (self.engine, self.system_engine):
+            event.remove(engine, "before_cursor_execute", self._before)
+            event.remove(engine.pool, "checkout", self._checkout)
+            event.remove(engine.pool, "checkin", self._checkin)
 
 
 def _inject_strings(body: Any, value: str) -> Any:
@@ -284,7 +289,8 @@ def test_no_api_input_reaches_the_system_scope_or_the_tenant(app, client, engine
                         leaks.append(f"{route.label} [{inj!r}] → {resp.status_code}")
     assert not spy.violations, "\n".join(spy.violations[:20])
     assert spy.tenants == {str(other_tenant.account_id)}, spy.tenants  # only ever B, from its token
-    # Token lookups (cache misses) ran in the system scope, where they belong; cache hits never enter it.
+    # Token lookups (cache misses) ran in the system scope on the system role's engine, where they belong;
+    # cache hits never enter it, and no tenant request set the system scope on a request-role connection.
     assert 1 <= spy.system_sets < seen
     assert not leaks, "\n".join(leaks[:30])
     # And A's objects are as invisible to B as before.

@@ -158,7 +158,7 @@ def test_no_secret_in_logs_redis_or_responses(app, client, settings, tenant, ope
         assert failed["status"] == "failed" and failed["error"]["code"] == "psa_auth_failed", failed
         c.get("/api/v1/ops/jobs?status=failed", headers=operator)
         c.get(f"/api/v1/ai-sessions/{sid2}", headers=tenant.h("engineer"))
-        c.get("/metrics")
+        c.get("/metrics", headers=operator)
     finally:
         root.removeHandler(handler)
 

@@ -300,3 +300,17 @@ def test_nothing_written_count_is_per_tenant(strict_app, tenant, engine, dns):
         n = db.execute(select(func.count()).select_from(PsaConnection)
                        .where(PsaConnection.account_id == tenant.account_id)).scalar_one()
     assert n == 0
+
+
+@pytest.mark.parametrize("site_url", ["http://127.0.0.1:6379", "http://127.0.0.1", "https://127.0.0.1:8080"])
+def test_a_portless_allow_list_entry_opens_no_other_port(settings, tenant, site_url):
+    """FLOWPILOT_PSA_ALLOWED_HOSTS=127.0.0.1 used to let a tenant point its keys at http on any local port."""
+    from web import create_app
+
+    application = create_app(settings.model_copy(update={"flowpilot_psa_allowed_hosts": "127.0.0.1"}))
+    try:
+        resp = application.test_client().post("/api/v1/psa-connections", json=conn_body(site_url), headers=tenant.h())
+        assert resp.status_code == 422, resp.get_json()
+        assert resp.get_json()["errors"][0]["field"] == "site_url"
+    finally:
+        application.extensions["flowpilot"].dispose()

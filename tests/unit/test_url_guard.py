@@ -153,7 +153,7 @@ def test_resolver_gets_explicit_port() -> None:
     assert seen == [8443]
 
 
-@pytest.mark.parametrize("allowed", [frozenset({"127.0.0.1:8765"}), frozenset({"127.0.0.1"})])
+@pytest.mark.parametrize("allowed", [frozenset({"127.0.0.1:8765"}), frozenset({"127.0.0.1:*"})])
 def test_allow_listed_loopback_stub(allowed: frozenset[str]) -> None:
     url = "http://127.0.0.1:8765"
     assert check_site_url(url, allowed, resolve=must_not_resolve) == url
@@ -171,8 +171,34 @@ def test_allow_list_port_must_match() -> None:
         check_site_url("http://127.0.0.1", allowed, resolve=must_not_resolve)
 
 
-def test_allow_list_still_rejects_userinfo_and_other_hosts() -> None:
+@pytest.mark.parametrize("url", ["http://127.0.0.1", "http://127.0.0.1:6379", "http://127.0.0.1:8765",
+                                 "https://127.0.0.1:6379", "https://127.0.0.1:8443"])
+def test_a_portless_entry_no_longer_opens_every_port(url: str) -> None:
+    """`host` lifts the address rules for https on 443 only; other ports and plain http need `host:port`."""
     allowed = frozenset({"127.0.0.1"})
+    with pytest.raises(UnsafeUrlError):
+        check_site_url(url, allowed, resolve=must_not_resolve)
+    with pytest.raises(UnsafeUrlError):
+        check_connect_target(url + "/apis/3.0/x?y=1", allowed, resolve=must_not_resolve)
+
+
+def test_a_portless_entry_still_allows_https_on_443() -> None:
+    allowed = frozenset({"127.0.0.1", "psa.corp.lan"})
+    assert check_site_url("https://127.0.0.1", allowed, resolve=must_not_resolve) == "https://127.0.0.1"
+    assert check_site_url("https://127.0.0.1:443/cw", allowed, resolve=must_not_resolve) == "https://127.0.0.1/cw"
+    check_connect_target("https://psa.corp.lan/apis/3.0/x?y=1", allowed, resolve=must_not_resolve)
+
+
+def test_a_wildcard_port_entry_opens_every_port_of_that_host_only() -> None:
+    allowed = frozenset({"127.0.0.1:*"})
+    for url in ("http://127.0.0.1:1234", "https://127.0.0.1:8443", "http://127.0.0.1"):
+        check_connect_target(url, allowed, resolve=must_not_resolve)
+    with pytest.raises(UnsafeUrlError):
+        check_site_url("http://127.0.0.2:1234", allowed, resolve=must_not_resolve)
+
+
+def test_allow_list_still_rejects_userinfo_and_other_hosts() -> None:
+    allowed = frozenset({"127.0.0.1:*"})
     with pytest.raises(UnsafeUrlError):
         check_site_url("http://user:pw@127.0.0.1:8765", allowed, resolve=must_not_resolve)
     with pytest.raises(UnsafeUrlError):
@@ -180,7 +206,8 @@ def test_allow_list_still_rejects_userinfo_and_other_hosts() -> None:
 
 
 def test_allow_listed_names_and_ipv6() -> None:
-    assert check_site_url("http://localhost:8765", frozenset({"localhost"}), resolve=must_not_resolve)
+    assert check_site_url("http://localhost:8765", frozenset({"localhost:8765"}), resolve=must_not_resolve)
+    assert check_site_url("https://localhost", frozenset({"localhost"}), resolve=must_not_resolve)
     assert check_site_url("http://psa-stub", frozenset({"psa-stub:80"}), resolve=must_not_resolve) == "http://psa-stub"
     assert check_site_url("http://[::1]:8765", frozenset({"[::1]:8765"}), resolve=must_not_resolve)
 

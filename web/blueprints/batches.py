@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 from pydantic import Field
 
 from db.models import Account
-from shared import batches
+from shared import batches, limits
 from shared.errors import Invalid, NotFound
 from shared.jobs.serialize import job_to_dict
 from shared.jobs.service import JobRef
@@ -24,7 +24,7 @@ Action = Literal["regenerate_resolution_note", "regenerate_escalation_package", 
 
 
 class BatchFilter(Strict):
-    session_ids: list[uuid.UUID] | None = Field(default=None, max_length=100_000)
+    session_ids: list[uuid.UUID] | None = Field(default=None, max_length=limits.MAX_BATCH_SESSIONS)
     status: Literal["active", "paused", "requesting_escalation", "escalated", "resolved"] | None = None
     updated_since: Timestamp | None = None
     updated_before: Timestamp | None = None

@@ -10,6 +10,7 @@ from pydantic import Field
 from sqlalchemy import Row
 
 from db.models import Job
+from shared import limits
 from shared.errors import not_found
 from shared.jobs import state_machine
 from shared.jobs.notify import ChangeWaiter
@@ -34,7 +35,8 @@ MAX_WAIT_S = 30
 class JobCreate(Strict):
     kind: Literal["system.echo"]
     payload: dict[str, Any] = Field(default_factory=dict)
-    delay_ms: int = Field(default=0, ge=0, le=60_000)
+    delay_ms: int = Field(default=0, ge=0, le=60_000, description=(
+        f"diagnostic sleep; tenant admins up to {limits.MAX_TENANT_ECHO_DELAY_MS} ms, operators up to 60000"))
     fail_attempts: int = Field(default=0, ge=0, le=10, description="diagnostic: fail the first N attempts")
     fail_permanently: bool = Field(default=False, description="diagnostic: fail without retrying")
     retry_after_s: float | None = Field(default=None, ge=0, le=3600)
@@ -62,6 +64,9 @@ def load_job(job_id: uuid.UUID, *, for_update: bool = False) -> Job:
 def create() -> Any:
     body = parse_body(JobCreate)
     p = principal()
+    cap = limits.MAX_TENANT_ECHO_DELAY_MS
+    if not p.is_operator and body.delay_ms > cap:  # the sleep holds a worker thread
+        raise limits.too_large("validation_failed", "delay_ms", f"delay_ms is at most {cap} for tenant users", cap)
     options = body.model_dump(exclude={"kind", "payload"})
     payload = {"payload": body.payload, "_options": options}
     if idempotency_key() is None:  # the common case: one statement, committed in one round trip

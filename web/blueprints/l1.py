@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify
 from pydantic import Field, StringConstraints
 
 from db.models import Job, L1Flow, L1InternalTicket, L1WalkSession
+from shared import limits
 from shared.isotime import iso
 from shared.l1 import ai_build, sessions, tickets, walk
 from shared.l1.intake import IntakeRequest, run_intake
@@ -67,7 +68,7 @@ class NextNode(Strict):
 
 class QueueQuery(Strict):
     status: Literal["open", "in_progress", "resolved", "escalated"] | None = None
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: int = Field(default=50, ge=1, le=limits.MAX_PAGE)
     cursor: str | None = Field(default=None, max_length=200)
 
 
@@ -76,7 +77,7 @@ class ActiveQuery(Strict):
 
 
 class EscalationsQuery(Strict):
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: int = Field(default=50, ge=1, le=limits.MAX_PAGE)
     cursor: str | None = Field(default=None, max_length=200)
 
 

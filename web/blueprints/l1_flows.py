@@ -8,6 +8,7 @@ from typing import Any, Literal
 from flask import Blueprint, jsonify
 from pydantic import Field, StrictBool
 
+from shared import limits
 from shared.errors import Invalid, invalid
 from shared.l1 import categories, flows
 from shared.l1.categories import CATEGORY_PATTERN
@@ -24,7 +25,7 @@ bp = Blueprint("l1_flows", __name__, url_prefix="/api/v1/l1")
 class FlowList(Strict):
     status: Literal["draft", "published"] | None = None
     category: str | None = Field(default=None, max_length=64)
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: int = Field(default=50, ge=1, le=limits.MAX_PAGE)
     cursor: str | None = Field(default=None, max_length=200)
 
 

@@ -9,7 +9,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from db.models import Batch, Job
-from shared import ops
+from shared import limits, ops
 from shared.batches import batch_to_dict
 from shared.jobs import state_machine
 from shared.jobs.serialize import job_to_dict
@@ -42,7 +42,7 @@ class JobMatch(Strict):
 
 class JobQuery(JobMatch):
     cursor: str | None = Field(default=None, max_length=200)
-    limit: int = Field(default=50, ge=1, le=500)
+    limit: int = Field(default=50, ge=1, le=limits.MAX_OPS_PAGE)
 
 
 class BulkAction(JobMatch):

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from flask import Blueprint, jsonify
 from pydantic import Field, model_validator
 
+from shared import limits
 from shared.errors import Invalid
 from shared.jobs.serialize import job_to_dict
 from shared.sessions import l1_intake, service, status
@@ -39,7 +40,7 @@ class SessionCreate(Strict):
 
 class SessionList(Strict):
     status: SessionStatus | None = None
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: int = Field(default=50, ge=1, le=limits.MAX_PAGE)
     cursor: str | None = Field(default=None, max_length=200)
     sort: Literal["created", "activity"] = Field(default="created", description="activity: latest change first")
     mine: bool = Field(default=False, description="only the sessions the caller started")
@@ -52,7 +53,7 @@ class SessionJobs(Strict):
 
 
 class FactCreate(Strict):
-    text: str = Field(min_length=1, max_length=4000)
+    text: str = Field(min_length=1, max_length=limits.MAX_FACT_CHARS)
 
 
 @bp.post("")

@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 from flask import Blueprint, jsonify
 from pydantic import Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from db.models import AccountSettings, PsaConnection
+from shared import limits
 from shared.errors import Invalid, Unavailable
 from shared.isotime import iso
 from shared.lookup import fetch
@@ -76,6 +77,15 @@ def _guard(url: str) -> str:
         ) from None
 
 
+def _require_keys(body: PsaConnectionUpdate) -> None:
+    """Stored keys never follow a connection to another host or company: moving it needs both keys again."""
+    missing = [f for f in ("public_key", "private_key") if getattr(body, f) is None]
+    if missing:
+        raise Invalid("psa_keys_required",
+                      "changing site_url or company_id needs public_key and private_key in the same request",
+                      errors=[{"field": f, "message": "required when site_url or company_id changes"} for f in missing])
+
+
 def connection_to_dict(c: PsaConnection) -> dict[str, Any]:
     return {
         "id": str(c.id),
@@ -96,6 +106,10 @@ def create_connection() -> Any:
     body = parse_body(PsaConnectionCreate)
     site_url = _guard(body.site_url)
     account_id: uuid.UUID = principal().tenant_id
+    limits.lock_tenant(db(), account_id, "psa_connections")
+    held = db().execute(select(func.count()).select_from(PsaConnection).where(PsaConnection.account_id == account_id))
+    if held.scalar_one() >= limits.MAX_PSA_CONNECTIONS:
+        raise limits.reached("psa_connection_limit_reached", "PSA connections per tenant", limits.MAX_PSA_CONNECTIONS)
     row = PsaConnection(
         id=uuid.uuid4(),
         account_id=account_id,
@@ -116,7 +130,8 @@ def create_connection() -> Any:
 @require(*ENGINEER_UP)  # engineers pick one when they link a session to a ticket; keys are never listed
 @doc("List PSA connections")
 def list_connections() -> Any:
-    rows = db().execute(select(PsaConnection).order_by(PsaConnection.created_at)).scalars()
+    rows = db().execute(select(PsaConnection).order_by(PsaConnection.created_at, PsaConnection.id)
+                        .limit(limits.MAX_PSA_CONNECTIONS)).scalars()
     return jsonify({"items": [connection_to_dict(r) for r in rows]})
 
 
@@ -127,10 +142,11 @@ def update_connection(connection_id: uuid.UUID) -> Any:
     body = parse_body(PsaConnectionUpdate)
     row = fetch(db(), PsaConnection, connection_id, what="PSA connection", code="psa_connection_not_found",
                 for_update=True)
-    if body.site_url is not None:
-        row.site_url = _guard(body.site_url)
-    if body.company_id is not None:
-        row.company_id = body.company_id
+    site_url = _guard(body.site_url) if body.site_url is not None else row.site_url
+    company_id = body.company_id if body.company_id is not None else row.company_id
+    if (site_url, company_id) != (row.site_url, row.company_id):
+        _require_keys(body)
+    row.site_url, row.company_id = site_url, company_id
     if body.client_id is not None:
         row.client_id = body.client_id
     if body.is_active is not None:

@@ -1,7 +1,7 @@
 """The assistant: conversation messages, fact sources, script language, sessions taken from L1 walks
 
 Revision ID: 0015
-Revises: 0003
+Revises: 0013b
 Create Date: 2026-12-02 10:53:13.427602
 """
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0015'
-down_revision = '0003'
+down_revision = '0013b'
 branch_labels = None
 depends_on = None
 
@@ -57,11 +57,12 @@ def upgrade() -> None:
 
 
 def _enable_row_level_security() -> None:
-    """Same policy as 0001/0002: ENABLE + FORCE, rows visible to their tenant or the system scope."""
+    """ENABLE + FORCE, rows visible to their tenant or the system scope (the 0013b predicate: only the system
+    role holds the capability the system scope asks for)."""
     for table in TENANT_TABLES:
         predicate = (
             "account_id = NULLIF(current_setting('app.account_id', true), '')::uuid "
-            "OR current_setting('app.system_scope', true) = 'on'"
+            "OR (SELECT app_system_scope())"
         )
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")

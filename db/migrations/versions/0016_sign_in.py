@@ -1,7 +1,7 @@
 """Sign-in for people: password hashes, login tokens that expire, token kinds.
 
 Revision ID: 0016
-Revises: 0003
+Revises: 0015
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
