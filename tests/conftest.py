@@ -75,6 +75,7 @@ def settings(database: dict[str, str], secret_key: str, namespace: str) -> Setti
         flowpilot_redispatch_after_s=60.0,
         flowpilot_backoff_base_s=0.2,
         flowpilot_backoff_max_s=2.0,
+        flowpilot_metrics_cache_s=0.0,  # tests read counters before and after a job; the cache test sets its own
     )
 
 

@@ -20,9 +20,9 @@ FIX_CALL = {"name": "suggest_fix", "input": {
 FACTS_CALL = {"name": "record_facts", "input": {"facts": ["14 jobs are stuck in the queue", "The printer answers ping"]}}
 
 
-def metric(client, name: str, **labels: str) -> float:
+def metric(client, operator: dict[str, str], name: str, **labels: str) -> float:
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in client.get("/metrics").get_data(as_text=True).splitlines():
+    for line in client.get("/metrics", headers=operator).get_data(as_text=True).splitlines():
         if line.startswith(f"{name}{{{wanted}}} "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
@@ -67,10 +67,10 @@ def test_the_reply_grows_in_progress_before_it_finishes(client, tenant, anthropi
 
 
 @pytest.mark.usefixtures("llm_worker")
-def test_request_streams_with_tools_and_caches_the_stable_prefix(client, tenant, anthropic_stub):
+def test_request_streams_with_tools_and_caches_the_stable_prefix(client, tenant, anthropic_stub, operator):
     sid = new_session(client, tenant, problem="VPN drops every 10 minutes")["id"]
     say(client, tenant, sid, "It drops on home Wi-Fi only")
-    before = metric(client, "flowpilot_llm_tokens_total", model="claude-sonnet-5", direction="cache_read")
+    before = metric(client, operator, "flowpilot_llm_tokens_total", model="claude-sonnet-5", direction="cache_read")
     say(client, tenant, sid, "The MTU test says the packet needs to be fragmented")
     first, second = (r.body for r in anthropic_stub.requests[-2:])
     for body in (first, second):
@@ -87,8 +87,8 @@ def test_request_streams_with_tools_and_caches_the_stable_prefix(client, tenant,
     assert second["messages"][1]["content"][0]["cache_control"] == {"type": "ephemeral"}  # the history's end
     assert second["messages"][2]["content"][0]["text"].endswith("packet needs to be fragmented")
     # The second turn reads the system prefix the first one wrote: counted as cache reads in the metrics.
-    assert metric(client, "flowpilot_llm_tokens_total", model="claude-sonnet-5", direction="cache_read") > before
-    assert metric(client, "flowpilot_llm_tokens_total", model="claude-sonnet-5", direction="output") > 0
+    assert metric(client, operator, "flowpilot_llm_tokens_total", model="claude-sonnet-5", direction="cache_read") > before
+    assert metric(client, operator, "flowpilot_llm_tokens_total", model="claude-sonnet-5", direction="output") > 0
 
 
 @pytest.mark.usefixtures("llm_worker")
@@ -116,7 +116,7 @@ def test_tool_calls_become_the_fix_facts_and_outcome_proposal(client, tenant, an
 
 
 @pytest.mark.usefixtures("llm_worker")
-def test_malformed_tool_payloads_never_lose_the_reply(client, tenant, anthropic_stub, engine):
+def test_malformed_tool_payloads_never_lose_the_reply(client, tenant, anthropic_stub, engine, operator):
     sid = new_session(client, tenant)["id"]
     anthropic_stub.enqueue("ok", text="Here is what I think: restart the spooler.", tools=[
         {"name": "suggest_fix", "input": {"title": "Restart", "description": "d", "confidence_pct": "high"}},
@@ -130,7 +130,7 @@ def test_malformed_tool_payloads_never_lose_the_reply(client, tenant, anthropic_
     assert any(d.startswith("record_facts") for d in result["defects"])
     assert any("no active fix" in d for d in result["defects"])
     assert active_fix(client, tenant, sid) is None
-    assert metric(client, "flowpilot_assistant_defects_total", generator="anthropic") == 3
+    assert metric(client, operator, "flowpilot_assistant_defects_total", generator="anthropic") == 3
 
     anthropic_stub.enqueue("max_tokens", text="A long answer that gets cut", tools=[FIX_CALL])
     cut = say(client, tenant, sid, "go on")["result"]
