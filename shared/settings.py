@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     # reach every process at once over pub/sub; this bounds staleness only if that message is lost.
     # 0 disables the cache (every request looks the token up).
     flowpilot_auth_cache_s: float = 10.0
+    # Parked long-polls (GET /jobs/{id}?wait=) one API token may hold at once, across every web process; beyond,
+    # 429 too_many_waits with Retry-After. 0 turns the cap off.
+    flowpilot_max_waits_per_token: int = Field(default=50, ge=0)
+    # Requests per tenant across every web process (Flask-Limiter notation, `;` between limits; counters in
+    # Redis). Operators, /healthz, /metrics, /api/v1/auth/* and pages are not counted. Empty turns it off.
+    flowpilot_tenant_rate_limit: str = "100/second;3000/minute"
 
     @property
     def secret_keys(self) -> list[str]:

@@ -35,6 +35,17 @@ def authenticate() -> Principal:
     cached: Principal | None = g.get("principal")
     if cached is not None:
         return cached
+    failed: Unauthenticated | None = g.get("auth_failure")
+    if failed is not None:  # the rate limiter already asked (web/ratelimit.py): one lookup per request
+        raise failed
+    try:
+        return _authenticate()
+    except Unauthenticated as err:
+        g.auth_failure = err
+        raise
+
+
+def _authenticate() -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -55,7 +66,7 @@ def authenticate() -> Principal:
     row = db().execute(_LOOKUP, {"token_hash": token_hash}).first()
     if row is None:
         raise _unauthorized("invalid or revoked token")
-    principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator))
+    principal = Principal(row.id, row.account_id, row.role, bool(row.is_operator), row.token_id)
     if not principal.is_operator:
         narrow_request_to_tenant(row.account_id)
     cache.put(token_hash, principal, generation)
@@ -64,7 +75,7 @@ def authenticate() -> Principal:
 
 
 _LOOKUP = (
-    select(User.id, User.account_id, User.role, User.is_operator)
+    select(User.id, User.account_id, User.role, User.is_operator, ApiToken.id.label("token_id"))
     .join(ApiToken, ApiToken.user_id == User.id)
     .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None), User.is_active)
 )

@@ -26,6 +26,7 @@ class Principal:
     account_id: uuid.UUID | None
     role: str | None
     is_operator: bool
+    token_id: uuid.UUID | None = None  # the api_tokens row: what per-token caps count against
 
 
 def auth_channel(namespace: str) -> str:

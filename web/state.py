@@ -9,7 +9,8 @@ from sqlalchemy import Engine
 
 from db.engine import make_engine
 from shared.jobs.dispatch import Dispatcher
-from shared.jobs.notify import JobWaiters
+from shared.jobs.notify import MAX_WAIT_S, JobWaiters
+from shared.jobs.wait_cap import WaitCap
 from shared.pubsub import Listener
 from shared.security.crypto import CredentialCipher
 from shared.settings import Settings
@@ -25,6 +26,7 @@ class AppState:
     cipher: CredentialCipher | None
     listener: Listener
     waiters: JobWaiters
+    wait_cap: WaitCap
     principals: PrincipalCache
 
     @property
@@ -51,6 +53,7 @@ def build_state(settings: Settings) -> AppState:
         cipher=CredentialCipher(settings.secret_keys) if settings.secret_keys else None,
         listener=listener,
         waiters=JobWaiters(listener, namespace),
+        wait_cap=WaitCap(client, namespace, limit=settings.flowpilot_max_waits_per_token, max_wait_s=MAX_WAIT_S),
         principals=PrincipalCache(listener, namespace, ttl_s=settings.flowpilot_auth_cache_s),
     )
 

@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--clients", type=int, default=24)
     ap.add_argument("--web-threads", type=int, default=16)
     ap.add_argument("--profile", choices=("web", "workers"), default=None)
+    ap.add_argument("--server", choices=("gevent", "gthread"), default="gevent",
+                    help="web serving model: gevent (the Procfile's) or gthread 2 x 16 (before issue 14)")
     args = ap.parse_args(argv)
-    with real_stack(web_threads=args.web_threads, log_level="INFO",
+    with real_stack(web_threads=args.web_threads, log_level="INFO", server=args.server,
                     worker_env={"dramatiq_worker_timeout": "100"}) as st:
         t = st.tenant()
         token = t.tokens["admin"]

@@ -59,6 +59,16 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+def web_command(port: int, server: str = "gevent", workers: int = 2, threads: int = 16) -> list[str]:
+    """The Procfile's web command (web/gunicorn_conf.py: gevent workers); `server="gthread"` is the serving
+    model before issue 14 (2 x 16 threads), kept for side-by-side figures."""
+    cmd = [sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+           "--workers", str(workers), "--graceful-timeout", "10"]
+    if server == "gthread":
+        cmd += ["--worker-class", "gthread", "--threads", str(threads)]
+    return [*cmd, "web:create_app()"]
+
+
 def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
     """SIGTERM the process group, SIGKILL it if it is still there after `timeout`."""
     if proc is None or proc.poll() is not None:
@@ -85,6 +95,7 @@ class RealStack:
     threads: int
     web_workers: int
     web_threads: int
+    server: str = "gevent"
     gunicorn: subprocess.Popen[bytes] | None = None
     workers: subprocess.Popen[bytes] | None = None
     extra_worker_env: dict[str, str] = field(default_factory=dict)
@@ -92,9 +103,7 @@ class RealStack:
     # ------------------------------------------------------------------ processes
     def start_web(self) -> None:
         port = int(self.base_url.rsplit(":", 1)[1])
-        cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
-               "--workers", str(self.web_workers), "--threads", str(self.web_threads), "--timeout", "60",
-               "--graceful-timeout", "10", "web:create_app()"]
+        cmd = web_command(port, self.server, self.web_workers, self.web_threads)
         self.gunicorn = subprocess.Popen(cmd, cwd=ROOT, env=self.env, start_new_session=True,
                                          stdout=open(self.log_dir / "gunicorn.log", "ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -183,7 +192,7 @@ class RealStack:
 @contextmanager
 def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, web_threads: int = 16,
                log_level: str = "WARNING", start: bool = True, worker_env: dict[str, str] | None = None,
-               **overrides: Any) -> Iterator[RealStack]:
+               server: str = "gevent", **overrides: Any) -> Iterator[RealStack]:
     """Create, migrate and serve a throwaway database; start web and workers; tear it all down after."""
     name = f"fp_bench_{uuid.uuid4().hex[:8]}"
     _ensure_role(APP_ROLE)
@@ -212,7 +221,7 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
         upgrade(settings)
         engine = make_engine(settings.database_url, pool_size=4, max_overflow=4)
         st = RealStack(settings, settings_env(settings), name, f"http://127.0.0.1:{free_port()}", engine, log_dir,
-                       processes, threads, web_workers, web_threads)
+                       processes, threads, web_workers, web_threads, server)
         if start:
             st.start_web()
             st.start_workers(**(worker_env or {}))

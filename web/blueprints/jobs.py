@@ -11,7 +11,7 @@ from sqlalchemy import Row
 
 from db.models import Job
 from shared.errors import not_found
-from shared.jobs.notify import ChangeWaiter
+from shared.jobs.notify import MAX_WAIT_S, ChangeWaiter
 from shared.jobs.oneshots import insert_job, read_job
 from shared.jobs.serialize import job_etag, job_to_dict
 from shared.jobs.service import JobRef, cancel_job, create_job, get_job_for_update, retry_job
@@ -24,7 +24,6 @@ from web.validation import Strict, parse_body, parse_query
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
-MAX_WAIT_S = 30
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -102,8 +101,12 @@ def get(job_id: uuid.UUID) -> Any:
         body = job_to_dict(job)
         etag = job_etag(body)
         if waiter is not None and (if_none_match is None or if_none_match == etag) and job.status not in TERMINAL:
-            end_transaction()  # hold a thread while waiting, never a database connection
-            job = _wait_for_change(waiter, job_id, scope, if_none_match or etag, wait) or job
+            slot = st.wait_cap.take(principal().token_id or principal().user_id, wait)  # or 429 too_many_waits
+            end_transaction()  # parked: a greenlet and a socket, never a database connection
+            try:
+                job = _wait_for_change(waiter, job_id, scope, if_none_match or etag, wait) or job
+            finally:
+                st.wait_cap.give_back(slot)
             body = job_to_dict(job)
             etag = job_etag(body)
     finally:
