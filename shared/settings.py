@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     flowpilot_max_waits_per_token: int = Field(default=50, ge=0)
     # Requests per tenant across every web process (Flask-Limiter notation, `;` between limits; counters in
     # Redis). Operators, /healthz, /metrics, /api/v1/auth/* and pages are not counted. Empty turns it off.
-    flowpilot_tenant_rate_limit: str = "100/second;3000/minute"
+    flowpilot_tenant_rate_limit: str = "300/second;6000/minute"
 
     @property
     def secret_keys(self) -> list[str]:

@@ -1,6 +1,6 @@
 """Per-tenant request rate limit: Flask-Limiter, with counters in Redis shared by every web process.
 
-One application-wide limit per tenant (`FLOWPILOT_TENANT_RATE_LIMIT`, e.g. "100/second;3000/minute"), whatever the
+One application-wide limit per tenant (`FLOWPILOT_TENANT_RATE_LIMIT`, default "300/second;6000/minute"), whatever the
 route: a tenant's engineers share it, and another tenant's requests never count against it. Not counted:
 platform operators (they run the platform and are few), `/healthz` and `/metrics` (probes and scrapers),
 `/api/v1/auth/*` (sign-in has its own failure throttle), pages and static files, and requests whose token does

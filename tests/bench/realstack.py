@@ -28,6 +28,7 @@ from db.engine import SYSTEM, make_engine, transaction
 from db.migrate import upgrade
 from shared.settings import Settings
 from tests.bench import procstat
+from tests.bench.harness import UNREACHED_RATE_LIMIT
 from tests.conftest import (
     APP_ROLE,
     OWNER_ROLE,
@@ -161,7 +162,8 @@ class RealStack:
         }
 
     # ------------------------------------------------------------------ data
-    def tenant(self, name: str = "Bench MSP") -> Tenant:
+    def tenant(self, name: str = "Bench MSP", engineers: int = 1) -> Tenant:
+        """An account with an admin and `engineers` engineer users (tokens "engineer", "engineer2", ...)."""
         from db.models import Account
 
         with transaction(self.engine, SYSTEM) as db:
@@ -169,8 +171,10 @@ class RealStack:
             db.add(account)
             db.flush()
             t = Tenant(account.id)
-            for role in ("engineer", "admin"):
-                t.user_ids[role], t.tokens[role] = _make_user(db, account.id, role)
+            t.user_ids["admin"], t.tokens["admin"] = _make_user(db, account.id, "admin")
+            for i in range(engineers):
+                label = "engineer" if i == 0 else f"engineer{i + 1}"
+                t.user_ids[label], t.tokens[label] = _make_user(db, account.id, "engineer")
         return t
 
     def count_jobs(self, status: str | None = None) -> int:
@@ -216,7 +220,7 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
             flowpilot_secret_keys=Fernet.generate_key().decode(),
             flowpilot_psa_allowed_hosts="127.0.0.1",
             flowpilot_log_level=log_level,
-            **overrides,
+            **{"flowpilot_tenant_rate_limit": UNREACHED_RATE_LIMIT, **overrides},
         )
         upgrade(settings)
         engine = make_engine(settings.database_url, pool_size=4, max_overflow=4)
