@@ -37,7 +37,6 @@ from tests.conftest import (
     _url_for,
 )
 
-
 # Benchmarks that push one tenant past any sane per-tenant request rate keep the limiter running (its Redis call
 # is part of every request's cost) with a limit they never reach. bench_watchers runs the stock default.
 UNREACHED_RATE_LIMIT = "1000000/minute"

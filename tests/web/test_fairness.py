@@ -16,9 +16,9 @@ import redis
 from flask import Flask
 
 from db.engine import SYSTEM, transaction
-from db.models import ApiToken
+from db.models import ApiToken, Job
 from shared.settings import Settings
-from tests.helpers import assert_problem, submit_job
+from tests.helpers import assert_problem, count_rows, submit_job
 
 AppFactory = Callable[..., Flask]
 
@@ -167,11 +167,8 @@ def test_a_refused_request_changes_nothing(make_app, make_tenant, engine):
     app = make_app(flowpilot_tenant_rate_limit="2/minute")
     tenant = make_tenant()
     client = app.test_client()
-    for i in range(2):
+    for _ in range(2):
         assert client.get("/api/v1/ai-sessions", headers=tenant.h("engineer")).status_code == 200
-    from db.models import Job
-    from tests.helpers import count_rows
-
     before = count_rows(engine, Job)
     assert_problem(client.post("/api/v1/jobs", json={"kind": "system.echo"}, headers=tenant.h()), 429, "rate_limited")
     assert count_rows(engine, Job) == before
