@@ -99,6 +99,7 @@ class RealStack:
     server: str = "gevent"
     gunicorn: subprocess.Popen[bytes] | None = None
     workers: subprocess.Popen[bytes] | None = None
+    batch: subprocess.Popen[bytes] | None = None
     extra_worker_env: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ processes
@@ -134,9 +135,30 @@ class RealStack:
                 raise TimeoutError("dramatiq workers did not start")
             time.sleep(0.2)
 
+    def start_batch(self, *, processes: int = 1, threads: int = 4, nice: int = 0, **extra_env: str) -> None:
+        """The Procfile's `batch` process: its own pool on the batch queue, `nice` as the Procfile sets it."""
+        cmd = [sys.executable, "-m", "dramatiq", "workers.main", "--processes", str(processes), "--threads",
+               str(threads), "--queues", "batch", "--worker-shutdown-timeout", "10000"]
+        if nice:
+            cmd = ["nice", "-n", str(nice), *cmd]
+        self.batch = subprocess.Popen(cmd, cwd=ROOT, env={**self.env, **extra_env}, start_new_session=True,
+                                      stdout=open(self.log_dir / "batch.log", "ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while len(procstat.children(self.batch.pid)) < processes:
+            if self.batch.poll() is not None:
+                raise RuntimeError(f"dramatiq (batch) exited: see {self.log_dir / 'batch.log'}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("dramatiq batch workers did not start")
+            time.sleep(0.2)
+
     def stop_workers(self) -> None:
         stop_process(self.workers)
         self.workers = None
+        self.stop_batch()
+
+    def stop_batch(self) -> None:
+        stop_process(self.batch)
+        self.batch = None
 
     def stop_web(self) -> None:
         stop_process(self.gunicorn)
@@ -157,6 +179,7 @@ class RealStack:
             "bench clients (this process)": lambda: [me],
             "gunicorn (web)": lambda: procstat.tree(self.gunicorn.pid) if self.gunicorn else [],
             "dramatiq (workers)": lambda: procstat.tree(self.workers.pid) if self.workers else [],
+            "dramatiq (batch pool)": lambda: procstat.tree(self.batch.pid) if self.batch else [],
             "postgres backends (bench db)": lambda: procstat.postgres_backends(self.db_name),
             "redis-server": lambda: procstat.redis_servers(redis_port),
         }
@@ -205,7 +228,7 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
     namespace = f"fpbench-{uuid.uuid4().hex[:6]}"
     log_dir = ROOT / "tests" / "bench" / "results" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    for f in ("gunicorn.log", "workers.log"):
+    for f in ("gunicorn.log", "workers.log", "batch.log"):
         (log_dir / f).write_bytes(b"")
     engine = None
     st: RealStack | None = None
