@@ -71,11 +71,20 @@ def _parked(private_redis: PrivateRedis, settings: Settings) -> int:
     return sum(int(client.zcount(k, now, "+inf")) for k in keys)
 
 
-def _until(pred: Any, timeout: float = 20.0) -> None:
+def _until(pred: Any, timeout: float = 60.0, why: Any = lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while not pred():
-        assert time.monotonic() < deadline, "condition not reached in time"
+        assert time.monotonic() < deadline, f"condition not reached in time {why()}"
         time.sleep(0.05)
+
+
+def _all_parked(private_redis: PrivateRedis, settings: Settings, waits: list[Future[Any]]) -> None:
+    def why() -> str:
+        early = [(f.result().status_code, f.result().text[:120]) for f in waits if f.done() and not f.exception()]
+        return f"parked {_parked(private_redis, settings)} of {len(waits)}; returned early: {early[:5]}; " \
+               f"failed: {[repr(f.exception())[:120] for f in waits if f.done() and f.exception()][:3]}"
+
+    _until(lambda: _parked(private_redis, settings) == len(waits), why=why)
 
 
 def _connections(database: dict[str, str]) -> dict[str, int]:
@@ -104,7 +113,7 @@ def test_parked_waits_hold_no_thread_and_no_connection_and_wake_on_cancel(
     job = _post_job(web, tenant)  # nobody consumes the private Redis: it stays queued
     etag = _etag(web, tenant, job["id"])
     waits = [_park(pool, web, tenant, role, job["id"], etag) for role in ROLES for _ in range(CAP)]
-    _until(lambda: _parked(private_redis, settings) == len(waits))  # 120 parked: more than 2 x 16 threads
+    _all_parked(private_redis, settings, waits)  # 120 parked: more than 2 x 16 threads
 
     # Another tenant is served while they are parked...
     for _ in range(5):
@@ -129,7 +138,7 @@ def test_parked_waits_wake_on_the_change(web, private_redis, settings, make_tena
     jobs = [_post_job(web, tenant) for _ in range(3)]
     waits = [_park(pool, web, tenant, role, job["id"], _etag(web, tenant, job["id"])) for job in jobs for role in ROLES
              for _ in range(5)]
-    _until(lambda: _parked(private_redis, settings) == len(waits))
+    _all_parked(private_redis, settings, waits)
     with _start_worker(settings.model_copy(update={"redis_url": private_redis.url})):
         results = _statuses(waits)
     # Each woke with the job's next state (a timeout would have been a 304 with no body).
@@ -141,7 +150,7 @@ def test_parked_waits_survive_a_redis_restart(web, private_redis, settings, make
     lost, back = _post_job(web, tenant), _post_job(web, tenant)
     waits_lost = [_park(pool, web, tenant, role, lost["id"], _etag(web, tenant, lost["id"])) for role in ROLES]
     waits_back = [_park(pool, web, tenant, role, back["id"], _etag(web, tenant, back["id"])) for role in ROLES]
-    _until(lambda: _parked(private_redis, settings) == 8)
+    _all_parked(private_redis, settings, waits_lost + waits_back)
 
     private_redis.shutdown_nosave()  # every pub/sub connection cut; every key gone
     try:

@@ -5,7 +5,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from flask import Blueprint, Response, after_this_request, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from pydantic import Field
 from sqlalchemy import Row
 
@@ -102,14 +102,11 @@ def get(job_id: uuid.UUID) -> Any:
         etag = job_etag(body)
         if waiter is not None and (if_none_match is None or if_none_match == etag) and job.status not in TERMINAL:
             slot = st.wait_cap.take(principal().token_id or principal().user_id, wait)  # or 429 too_many_waits
-
-            @after_this_request
-            def _give_back(response: Response) -> Response:  # once the answer is sent, not before
-                response.call_on_close(lambda: st.wait_cap.give_back(slot))
-                return response
-
             end_transaction()  # parked: a greenlet and a socket, never a database connection
-            job = _wait_for_change(waiter, job_id, scope, if_none_match or etag, wait) or job
+            try:
+                job = _wait_for_change(waiter, job_id, scope, if_none_match or etag, wait) or job
+            finally:
+                st.wait_cap.give_back(slot)
             body = job_to_dict(job)
             etag = job_etag(body)
     finally:
