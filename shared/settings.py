@@ -58,9 +58,10 @@ class Settings(BaseSettings):
     # Parked long-polls (GET /jobs/{id}?wait=) one API token may hold at once, across every web process; beyond,
     # 429 too_many_waits with Retry-After. 0 turns the cap off.
     flowpilot_max_waits_per_token: int = Field(default=50, ge=0)
-    # Requests per tenant across every web process (Flask-Limiter notation, `;` between limits; counters in
-    # Redis). Operators, /healthz, /metrics, /api/v1/auth/* and pages are not counted. Empty turns it off.
-    flowpilot_tenant_rate_limit: str = "300/second;6000/minute"
+    # Requests per tenant across every web process (`limits` notation, `;` between limits, each one more Redis
+    # call per request; sliding-window counters in Redis). Operators, /healthz, /metrics, /api/v1/auth/* and
+    # pages are not counted. Empty turns it off.
+    flowpilot_tenant_rate_limit: str = "1000/10 seconds"
 
     @property
     def secret_keys(self) -> list[str]:

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, current_app, json
-from flask_limiter import RateLimitExceeded
+from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
 from shared.errors import (
@@ -86,27 +84,11 @@ def problem(
     return response
 
 
-def _retry_after(err: RateLimitExceeded) -> float:
-    """Seconds until the breached window lets a request through again (at most the window's length)."""
-    for limiter in current_app.extensions.get("limiter", ()):
-        current = limiter.current_limit
-        if current is not None and current.breached:
-            return max(1.0, current.reset_at - time.time())
-    return float(err.limit.limit.get_expiry())
-
-
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(err: DomainError) -> Response:
         headers = {"Retry-After": str(max(1, round(err.retry_after)))} if isinstance(err, RateLimited) else None
         return problem(status_of(err), err.code, err.detail, errors=err.errors, extra=err.extra, headers=headers)
-
-    @app.errorhandler(RateLimitExceeded)
-    def _tenant_rate_limited(err: RateLimitExceeded) -> Response:
-        """The tenant request limit (web/ratelimit.py), answered like every RateLimited."""
-        return _domain_error(RateLimited(
-            "rate_limited", f"too many requests for this account (limit {err.limit.limit}); retry later",
-            retry_after=_retry_after(err)))
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:

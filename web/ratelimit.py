@@ -1,60 +1,83 @@
-"""Per-tenant request rate limit: Flask-Limiter, with counters in Redis shared by every web process.
+"""Per-tenant request rate limit, with counters in Redis shared by every web process.
 
-One application-wide limit per tenant (`FLOWPILOT_TENANT_RATE_LIMIT`, default "300/second;6000/minute"), whatever the
-route: a tenant's engineers share it, and another tenant's requests never count against it. Not counted:
-platform operators (they run the platform and are few), `/healthz` and `/metrics` (probes and scrapers),
-`/api/v1/auth/*` (sign-in has its own failure throttle), pages and static files, and requests whose token does
-not authenticate (they end in 401 before any work). A breach is 429 `rate_limited` problem+json with Retry-After
-(web/problems.py). If Redis is unreachable, each process falls back to counting in memory until it is back.
+One budget per tenant (`FLOWPILOT_TENANT_RATE_LIMIT`, default "1000/10 seconds"), whatever the route: a tenant's
+users share it, and another tenant's requests never count against it. Not counted: platform operators (they run
+the platform and are few), `/healthz` and `/metrics` (probes and scrapers), `/api/v1/auth/*` (sign-in has its own
+failure throttle), pages and static files, and requests whose token does not authenticate (they end in 401 before
+any work). A breach raises RateLimited("rate_limited"), which web/problems.py answers 429 with Retry-After.
+
+The counting is the `limits` library's sliding-window counter (the engine under Flask-Limiter; one Lua call per
+request and limit). Flask-Limiter itself was measured here at 0.6-0.9 ms of CPU per request around that call,
+about 70 % more than a whole cached GET /jobs/{id}: too much for the hot path (tests/bench/RESULTS.md). If Redis
+cannot be reached, each process counts in its own memory until it can.
 """
 from __future__ import annotations
 
-from typing import Any
+import logging
+import time
 
-from flask import Flask, g, request
-from flask_limiter import Limiter
+import redis
+from flask import Flask, request
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
 
-from shared.settings import Settings
+from shared.errors import RateLimited
 from web.auth import authenticate
 from web.state import AppState
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/"
 NOT_COUNTED = ("/api/v1/auth/",)
 
 
-def _not_counted() -> bool:
-    """True for requests outside the tenant limit. Authenticates the caller (cached on `g` for the view)."""
+def _counted_tenant() -> str | None:
+    """The tenant this request counts against, or None. Authenticates the caller (kept on `g` for the view)."""
     path = request.path
     if not path.startswith(API_PREFIX) or path.startswith(NOT_COUNTED):
-        return True
+        return None
     try:
         who = authenticate()
     except Exception:  # noqa: BLE001 - 401 (remembered on `g`) or a database error: the view answers either
-        return True
-    return who.is_operator
+        return None
+    return None if who.is_operator else str(who.account_id)
 
 
-def _tenant_key() -> str:
-    return f"tenant:{g.principal.account_id}"
+class TenantRateLimit:
+    def __init__(self, state: AppState, limits: str) -> None:
+        self.items: list[RateLimitItem] = parse_many(limits)
+        storage = RedisStorage(state.settings.redis_url, connection_pool=state.redis.connection_pool,
+                               key_prefix=f"{state.namespace}:ratelimit")
+        self.shared = SlidingWindowCounterRateLimiter(storage)
+        self.local = SlidingWindowCounterRateLimiter(MemoryStorage())  # while Redis is unreachable
+        self._warned = False
+
+    def check(self) -> None:
+        tenant = _counted_tenant()
+        if tenant is None:
+            return
+        for item in self.items:
+            limiter = self.shared
+            try:
+                allowed = limiter.hit(item, "tenant", tenant)
+                self._warned = False
+            except redis.RedisError as exc:
+                if not self._warned:
+                    log.warning("tenant rate limit counted in process memory: Redis unreachable (%s)", type(exc).__name__)
+                    self._warned = True
+                limiter = self.local
+                allowed = limiter.hit(item, "tenant", tenant)
+            if not allowed:
+                reset_at = limiter.get_window_stats(item, "tenant", tenant).reset_time
+                raise RateLimited("rate_limited", f"too many requests for this account (limit {item}); retry later",
+                                  retry_after=max(1.0, reset_at - time.time()), extra={"limit": str(item)})
 
 
-def init_app(app: Flask, state: AppState) -> Limiter | None:
-    settings: Settings = state.settings
-    limits = settings.flowpilot_tenant_rate_limit.strip()
+def init_app(app: Flask, state: AppState) -> TenantRateLimit | None:
+    limits = state.settings.flowpilot_tenant_rate_limit.strip()
     if not limits:
         return None
-    # Share the app's Redis connection pool; keys live under the namespace like everything else we own.
-    storage: Any = {"connection_pool": state.redis.connection_pool, "key_prefix": f"{state.namespace}:ratelimit"}
-    limiter = Limiter(
-        key_func=_tenant_key,
-        application_limits=[limits],
-        strategy="sliding-window-counter",
-        storage_uri=settings.redis_url,
-        storage_options=storage,
-        headers_enabled=False,  # X-RateLimit-* on every response would cost a second Redis call per request
-        in_memory_fallback_enabled=True,
-        swallow_errors=True,
-    )
-    limiter.request_filter(_not_counted)
-    limiter.init_app(app)
+    limiter = TenantRateLimit(state, limits)
+    app.before_request(limiter.check)
     return limiter

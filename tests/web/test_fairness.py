@@ -46,7 +46,7 @@ def _token_id(engine: Any, user_id: uuid.UUID) -> uuid.UUID:
         return db.query(ApiToken.id).filter(ApiToken.user_id == user_id).scalar()  # type: ignore[no-any-return]
 
 
-def _until(pred: Callable[[], bool], timeout: float = 10.0) -> None:
+def _until(pred: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not pred():
         assert time.monotonic() < deadline, "condition not reached in time"
