@@ -166,3 +166,20 @@ def test_parked_waits_survive_a_redis_restart(web, private_redis, settings, make
     cancel = requests.post(f"{web}/api/v1/jobs/{back['id']}/cancel", headers=tenant.h(), timeout=10)
     assert cancel.status_code == 200
     assert _statuses(waits_back) == [(200, "cancelled")] * len(ROLES)
+
+
+def test_concurrent_polls_never_deadlock_the_connection_pool(settings_env, private_redis, make_tenant, pool):
+    """Every request's token lookup misses the cache here (TTL 0) and holds a connection; the poll's own read takes
+    another. With 60 at once on a pool of 2 + 8, holding the first while waiting for the second deadlocked the pool
+    until its 30 s timeout (500s): the view gives the first back before it reads."""
+    env = {**settings_env, "REDIS_URL": private_redis.url, "FLOWPILOT_AUTH_CACHE_S": "0", "FLOWPILOT_DB_POOL_SIZE": "2"}
+    with web_server(env, workers=1) as url:
+        tenant = make_tenant()
+        job = _post_job(url, tenant)
+        etag = _etag(url, tenant, job["id"])
+        polls = [pool.submit(requests.get, f"{url}/api/v1/jobs/{job['id']}", headers=tenant.h(role), timeout=60)
+                 for role in ROLES for _ in range(10)]
+        waits = [_park(pool, url, tenant, role, job["id"], etag) for role in ROLES for _ in range(5)]
+        assert [f.result(timeout=60).status_code for f in polls] == [200] * len(polls)
+        assert requests.post(f"{url}/api/v1/jobs/{job['id']}/cancel", headers=tenant.h(), timeout=30).status_code == 200
+        assert _statuses(waits) == [(200, "cancelled")] * len(waits)

@@ -69,6 +69,7 @@ def create() -> Any:
     options = body.model_dump(exclude={"kind", "payload"})
     payload = {"payload": body.payload, "_options": options}
     if idempotency_key() is None:  # the common case: one statement, committed in one round trip
+        end_transaction()  # (see get(): never hold the token lookup's connection while taking another)
         row = insert_job(state().engine, request_scope(), account_id=p.account_id, kind=body.kind, payload=payload,
                          created_by=p.user_id)
         dispatch_after_commit(JobRef.of(row))
@@ -91,6 +92,10 @@ def get(job_id: uuid.UUID) -> Any:
     wait = parse_query(JobWait).wait
     if_none_match = request.headers.get("If-None-Match")
     st = state()
+    # A token lookup that missed the cache left the request's session holding a connection; the reads below are
+    # one-shot statements on their own connections. Holding one while waiting for another deadlocks the pool once
+    # enough requests do it at once (under gevent nothing bounds how many), so give it back first.
+    end_transaction()
     # Subscribe before the first read, so a change committed in between is never missed.
     waiter = st.waiters.waiter(job_id) if wait else None
     try:
@@ -102,8 +107,7 @@ def get(job_id: uuid.UUID) -> Any:
         etag = job_etag(body)
         if waiter is not None and (if_none_match is None or if_none_match == etag) and job.status not in TERMINAL:
             slot = st.wait_cap.take(principal().token_id or principal().user_id, wait)  # or 429 too_many_waits
-            end_transaction()  # parked: a greenlet and a socket, never a database connection
-            try:
+            try:  # parked: a greenlet and a socket, never a database connection
                 job = _wait_for_change(waiter, job_id, scope, if_none_match or etag, wait) or job
             finally:
                 st.wait_cap.give_back(slot)
