@@ -30,7 +30,7 @@ from tests.bench.realstack import RealStack, real_stack
 from tests.fakes.anthropic_stub import AnthropicStub
 
 # The batch pool as the Procfile ran it before issue 14, and as it runs it now
-# (`batch: dramatiq_worker_timeout=100 nice -n 10 dramatiq ...`).
+# (`batch: exec scripts/lowprio 10 env dramatiq_worker_timeout=100 dramatiq ...`).
 POOLS: dict[str, dict[str, int]] = {"before": {"nice": 0, "worker_timeout_ms": 1000},
                                     "now": {"nice": 10, "worker_timeout_ms": 100}}
 

@@ -70,6 +70,7 @@ class Watchers:
         self.base_url = base_url
         self.jobs = jobs  # (job id, token)
         self.seen_final: dict[str, float] = {}  # job id -> wall clock when the client held the final response
+        self.seen_running: dict[str, float] = {}  # job id -> when it held a `running` answer (if it saw one)
         self.final_body: dict[str, dict[str, Any]] = {}
         self.requests = 0
         self.statuses: dict[int, int] = {}
@@ -100,6 +101,8 @@ class Watchers:
                     if r.status != 200:
                         raise RuntimeError(f"{r.status}: {body}")
                     etag = r.headers["ETag"]
+                    if body["status"] == "running":
+                        self.seen_running.setdefault(job_id, now)
                     if body["status"] in TERMINAL:
                         self.seen_final[job_id] = now
                         self.final_body[job_id] = body
@@ -124,6 +127,30 @@ class Watchers:
         self._done.result(timeout=timeout)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+
+
+class Notifications:
+    """When each job's change notifications reached a subscriber in this process (as they reach the web's)."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self.prefix = f"{namespace}:job-changed:"
+        self.pubsub = redis.Redis.from_url(url).pubsub()
+        self.pubsub.psubscribe(self.prefix + "*")
+        self.last: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            message = self.pubsub.get_message(timeout=0.5)
+            if message and message["type"] == "pmessage":
+                self.last[message["channel"].decode()[len(self.prefix):]] = time.time()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.pubsub.close()
 
 
 def parked(client: redis.Redis, namespace: str) -> int:
@@ -169,13 +196,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--ramp", type=float, default=6.0, help="seconds over which the waits are opened")
     ap.add_argument("--server", choices=("gevent", "gthread"), default="gevent")
     ap.add_argument("--web-threads", type=int, default=16, help="gthread only")
+    ap.add_argument("--worker-nice", type=int, default=0, help="CPU priority of the interactive pool (see lowprio)")
     args = ap.parse_args(argv)
     stock = Settings()
     with real_stack(start=False, server=args.server, web_threads=args.web_threads,
                     flowpilot_tenant_rate_limit=stock.flowpilot_tenant_rate_limit,
                     flowpilot_max_waits_per_token=stock.flowpilot_max_waits_per_token) as st:
         st.start_web()
-        st.start_workers(dramatiq_worker_timeout="100")
+        st.start_workers(dramatiq_worker_timeout="100", nice=args.worker_nice)
         r = redis.Redis.from_url(st.settings.redis_url)
         ns = st.settings.flowpilot_redis_namespace
         watchers = [st.tenant(f"Watchers {i}", engineers=args.tokens) for i in range(args.tenants)]
@@ -218,18 +246,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         still_parked = parked(r, ns)
         print(f"parked {n_parked} (during the probe's end: {still_parked})", flush=True)
 
+        notes = Notifications(st.settings.redis_url, ns)
         meter = procstat.CpuMeter(st.cpu_groups()).start()
         t0 = time.perf_counter()
         os.killpg(st.workers.pid, signal.SIGCONT)  # type: ignore[union-attr]
         w.join(timeout=300)
         wall = time.perf_counter() - t0
         done_cpu = meter.stop(wall)
+        notes.stop()
 
-    lat = []
+    to_running = []
+    for job_id, seen in w.seen_running.items():
+        started = (w.final_body.get(job_id) or {}).get("started_at")
+        if started:
+            to_running.append(seen - datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp())
+    lat, to_note, note_to_seen = [], [], []
     for job_id, seen in w.seen_final.items():
         fin = w.final_body[job_id].get("finished_at")
         if fin:
-            lat.append(seen - datetime.fromisoformat(fin.replace("Z", "+00:00")).timestamp())
+            finished_at = datetime.fromisoformat(fin.replace("Z", "+00:00")).timestamp()
+            lat.append(seen - finished_at)
+            if job_id in notes.last:  # the last notification of a job is its `succeeded` one
+                to_note.append(notes.last[job_id] - finished_at)
+                note_to_seen.append(seen - notes.last[job_id])
     finished = sorted(datetime.fromisoformat(b["finished_at"].replace("Z", "+00:00")).timestamp()
                       for b in w.final_body.values() if b.get("finished_at"))
     spread = finished[-1] - finished[0] if finished else 0.0
@@ -244,6 +283,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                 "p95_ms": pct(lat, 95) * 1000 if lat else None,
                                                 "p99_ms": pct(lat, 99) * 1000 if lat else None,
                                                 "mean_ms": statistics.fmean(lat) * 1000 if lat else None},
+                       "started_to_running_seen": summary(to_running) if to_running else None,
+                       "finished_to_notification": summary(to_note) if to_note else None,
+                       "notification_to_response": summary(note_to_seen) if note_to_seen else None,
                        "cpu": done_cpu},
         "load_average": os.getloadavg(), "watcher_requests": w.requests, "watcher_statuses": w.statuses, "errors": len(w.errors),
         "error_samples": w.errors[:5],
@@ -261,6 +303,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows.append(("finished_at -> waiter holds the response", f"p50 {c['p50_ms'] or 0:.1f} ms",
                  f"p95 {c['p95_ms'] or 0:.1f} ms", f"p99 {c['p99_ms'] or 0:.1f} ms; n={c['n']}; jobs finished over "
                                                       f"{spread:.1f} s"))
+    for label, key in (("  of which finished_at -> notification", "finished_to_notification"),
+                       ("  of which notification -> response", "notification_to_response")):
+        part = result["completion"][key]
+        if part:
+            rows.append((label, f"p50 {part['p50_ms']:.1f} ms", f"p95 {part['p95_ms']:.1f} ms", f"n={part['n']}"))
+    if to_running:
+        r2 = result["completion"]["started_to_running_seen"]
+        rows.append(("started_at -> waiter holds `running`", f"p50 {r2['p50_ms']:.1f} ms", f"p95 {r2['p95_ms']:.1f} ms",
+                     f"n={r2['n']}"))
     print(table(rows))
     print(f"watcher requests {w.requests} {w.statuses}; errors {len(w.errors)} {w.errors[:3]}")
     print(table(procstat.cpu_table_rows(done_cpu, per=len(jobs))))

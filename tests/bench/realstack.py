@@ -41,6 +41,7 @@ from tests.conftest import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+LOWPRIO = ROOT / "scripts" / "lowprio"  # the Procfile's way of lowering a pool's CPU priority
 
 
 def free_port() -> int:
@@ -121,10 +122,12 @@ class RealStack:
             time.sleep(0.2)
         raise TimeoutError("gunicorn did not become healthy")
 
-    def start_workers(self, **extra_env: str) -> None:
+    def start_workers(self, nice: int = 0, **extra_env: str) -> None:
         self.extra_worker_env = dict(extra_env)
         cmd = [sys.executable, "-m", "dramatiq", "workers.main", "--processes", str(self.processes),
                "--threads", str(self.threads), "--queues", "interactive", "--worker-shutdown-timeout", "10000"]
+        if nice:
+            cmd = [str(LOWPRIO), str(nice), *cmd]
         self.workers = subprocess.Popen(cmd, cwd=ROOT, env={**self.env, **extra_env}, start_new_session=True,
                                         stdout=open(self.log_dir / "workers.log", "ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -140,7 +143,7 @@ class RealStack:
         cmd = [sys.executable, "-m", "dramatiq", "workers.main", "--processes", str(processes), "--threads",
                str(threads), "--queues", "batch", "--worker-shutdown-timeout", "10000"]
         if nice:
-            cmd = ["nice", "-n", str(nice), *cmd]
+            cmd = [str(LOWPRIO), str(nice), *cmd]
         self.batch = subprocess.Popen(cmd, cwd=ROOT, env={**self.env, **extra_env}, start_new_session=True,
                                       stdout=open(self.log_dir / "batch.log", "ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
