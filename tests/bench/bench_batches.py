@@ -32,6 +32,7 @@ from tests.fakes.anthropic_stub import AnthropicStub
 # The batch pool as the Procfile ran it before issue 14, and as it runs it now
 # (`batch: exec scripts/lowprio 10 env dramatiq_worker_timeout=100 dramatiq ...`).
 POOLS: dict[str, dict[str, int]] = {"before": {"nice": 0, "worker_timeout_ms": 1000},
+                                    "poll only": {"nice": 0, "worker_timeout_ms": 100},
                                     "now": {"nice": 10, "worker_timeout_ms": 100}}
 
 
@@ -224,8 +225,11 @@ def main() -> None:
     ap.add_argument("--llm-slots", type=int, default=4)
     ap.add_argument("--batch-threads", type=int, default=4)
     ap.add_argument("--skip", default="", help="comma-separated: expansion,fairness,utilisation")
+    ap.add_argument("--pools", default=",".join(POOLS), help="batch pool configurations to run: " + ",".join(POOLS))
     args = ap.parse_args()
     skip = set(args.skip.split(","))
+    for name in set(POOLS) - set(args.pools.split(",")):
+        del POOLS[name]
     out: dict[str, Any] = {}
     rows: list[tuple[str, ...]] = [("measure", "value", "baseline / note")]
     if "expansion" not in skip:

@@ -97,7 +97,7 @@ def rows_for(name: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             idle = f.get("idle", {})
             rows.append((name, "interactive preview p50 / p95, idle", f"{_f(idle.get('p50_ms'))} / {_f(idle.get('p95_ms'))} ms",
                          "baseline"))
-            for pool in ("before", "now"):
+            for pool in ("before", "poll only", "now"):
                 v = f.get(pool, {})
                 busy = v.get("busy", {})
                 rows.append((name, f"... {f.get('batch_children')}-job batch running, batch pool {pool}",
