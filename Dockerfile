@@ -21,5 +21,4 @@ RUN pip install . \
 USER flowpilot
 EXPOSE 8000
 # docker-compose.yml sets the command per service; this default is the web process.
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "16", \
-     "--timeout", "60", "--graceful-timeout", "30", "web:create_app()"]
+CMD ["gunicorn", "-c", "python:web.gunicorn_conf", "--bind", "0.0.0.0:8000", "web:create_app()"]

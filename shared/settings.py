@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     flowpilot_login_failure_window_s: int = Field(default=900, ge=1)
     # How long a web process reuses its last /metrics text (the job counts are a GROUP BY over `jobs`).
     flowpilot_metrics_cache_s: float = 5.0
+    # Parked long-polls (GET /jobs/{id}?wait=) one API token may hold at once, across every web process; beyond,
+    # 429 too_many_waits with Retry-After. 0 turns the cap off.
+    flowpilot_max_waits_per_token: int = Field(default=50, ge=0)
+    # Requests per tenant across every web process (`limits` notation, `;` between limits, each one more Redis
+    # call per request; sliding-window counters in Redis). Operators, /healthz, /metrics, /api/v1/auth/* and
+    # pages are not counted. Empty turns it off.
+    flowpilot_tenant_rate_limit: str = "1000/10 seconds"
 
     @property
     def secret_keys(self) -> list[str]:

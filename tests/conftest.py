@@ -76,6 +76,9 @@ def settings(database: dict[str, str], secret_key: str, namespace: str) -> Setti
         flowpilot_backoff_base_s=0.2,
         flowpilot_backoff_max_s=2.0,
         flowpilot_metrics_cache_s=0.0,  # tests read counters before and after a job; the cache test sets its own
+        # In-process tests send a few hundred requests a second as one tenant; only tests/web/test_fairness.py
+        # (its own apps, small limits) is about the tenant rate limit.
+        flowpilot_tenant_rate_limit="100000/minute",
     )
 
 

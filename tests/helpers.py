@@ -166,6 +166,44 @@ def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
                 proc.wait()
 
 
+@contextmanager
+def web_server(env: dict[str, str], *, workers: int = 2) -> Iterator[str]:
+    """The Procfile's web process for real (gunicorn with web/gunicorn_conf.py) on a free port; yields its URL."""
+    import socket
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--graceful-timeout", "3", "web:create_app()"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "gunicorn exited during startup"
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not answer /healthz within 60 s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
 def truncate_tenant_tables(owner_url: str) -> None:
     """Empty every tenant table (as the owner role; TRUNCATE is not subject to RLS)."""
     conn = psycopg2.connect(owner_url)

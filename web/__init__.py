@@ -12,7 +12,7 @@ from shared.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from web import cli, console, db, metrics_view, openapi, pages, problems
+    from web import cli, console, db, metrics_view, openapi, pages, problems, ratelimit
     from web import state as state_mod
     from web.blueprints import (
         assistant,
@@ -36,8 +36,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=settings.flowpilot_max_body_bytes, JSON_SORT_KEYS=False)
     app.url_map.strict_slashes = False
     app.url_map.converters["uuid"] = UUIDConverter
-    state_mod.init_app(app, state_mod.build_state(settings))
+    app_state = state_mod.build_state(settings)
+    state_mod.init_app(app, app_state)
     problems.init_app(app)
+    ratelimit.init_app(app, app_state)
     db.init_app(app)
     for blueprint in (auth.bp, pages.bp, jobs.bp, sessions.bp, fixes.bp, assistant.bp, previews.bp, writeback.bp,
                       tenant.bp, batches.bp, ops.bp, metrics_view.bp, l1_views.bp, l1_flow_views.bp, psa_setup.bp,

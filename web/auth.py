@@ -41,6 +41,17 @@ def authenticate() -> Principal:
     cached: Principal | None = g.get("principal")
     if cached is not None:
         return cached
+    failed: Unauthenticated | None = g.get("auth_failure")
+    if failed is not None:  # the rate limiter already asked (web/ratelimit.py): one lookup per request
+        raise failed
+    try:
+        return _authenticate()
+    except Unauthenticated as err:
+        g.auth_failure = err
+        raise
+
+
+def _authenticate() -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -27,7 +27,7 @@ class Principal:
     account_id: uuid.UUID | None
     role: str | None
     is_operator: bool
-    token_id: uuid.UUID | None = None
+    token_id: uuid.UUID | None = None  # the api_tokens row: what per-token caps count against
     expires_at: datetime | None = None  # a login token's end: the cache never serves it past this
 
     @property

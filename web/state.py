@@ -9,7 +9,8 @@ from sqlalchemy import Engine
 
 from db.engine import dispose_engines, make_engines
 from shared.jobs.dispatch import Dispatcher
-from shared.jobs.notify import JobWaiters
+from shared.jobs.notify import MAX_WAIT_S, JobWaiters
+from shared.jobs.wait_cap import WaitCap
 from shared.pubsub import Listener
 from shared.security.crypto import CredentialCipher
 from shared.security.login_throttle import LoginLimits, LoginThrottle
@@ -26,6 +27,7 @@ class AppState:
     cipher: CredentialCipher | None
     listener: Listener
     waiters: JobWaiters
+    wait_cap: WaitCap
     principals: PrincipalCache
     login_throttle: LoginThrottle
 
@@ -54,6 +56,7 @@ def build_state(settings: Settings) -> AppState:
         cipher=CredentialCipher(settings.secret_keys) if settings.secret_keys else None,
         listener=listener,
         waiters=JobWaiters(listener, namespace),
+        wait_cap=WaitCap(client, namespace, limit=settings.flowpilot_max_waits_per_token, max_wait_s=MAX_WAIT_S),
         principals=PrincipalCache(listener, namespace, ttl_s=settings.flowpilot_auth_cache_s),
         login_throttle=LoginThrottle(client, namespace, LoginLimits(
             per_email=settings.flowpilot_login_max_failures_per_email,

@@ -12,6 +12,8 @@ from shared.pubsub import Listener
 
 log = logging.getLogger(__name__)
 
+# The longest a long-poll may wait (GET /jobs/{id}?wait=N, N <= this).
+MAX_WAIT_S = 30
 # While the process's pub/sub connection is down, a waiter re-reads this often instead of trusting silence.
 FALLBACK_POLL_S = 1.0
 # A parked waiter re-checks the listener's health this often (it may go down mid-wait).

@@ -1,28 +1,50 @@
 """Batch figures: (a) expansion + enqueue rate of a 100,000-session batch, (b) interactive preview
 latency with and without a 10,000-job batch running, (c) utilisation of an LLM-bound batch.
 
+(a) runs in process (harness: only the expander works). (b) and (c) run the deployment's processes (realstack:
+gunicorn, the interactive pool, the batch pool as the Procfile starts them), because the batch pool is its own
+process there: the interactive work and the batch share the 2 cores, not a GIL. (b) measures the batch pool
+as it was before issue 14 (`before`) and as the Procfile runs it now (`now`), against one idle baseline.
+
 Run: .venv/bin/python -m tests.bench.bench_batches [--sessions 100000] [--background 10000] [--util 200]
+        [--skip expansion,fairness,utilisation]
 """
 from __future__ import annotations
 
 import argparse
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import redis
-from sqlalchemy import func, insert, select
+import requests
+from sqlalchemy import Engine, func, insert, select
 
 from db.engine import SYSTEM, transaction
 from db.engine import tenant as tenant_scope
 from db.models import AiSession, Batch, Job
+from tests.bench import procstat
 from tests.bench.harness import Stack, emit, stack, summary, table, worker
+from tests.bench.realstack import RealStack, real_stack
 from tests.fakes.anthropic_stub import AnthropicStub
+
+# The batch pool as the Procfile ran it before issue 14, and as it runs it now
+# (`batch: exec scripts/lowprio 10 env dramatiq_worker_timeout=100 dramatiq ...`).
+POOLS: dict[str, dict[str, int]] = {"before": {"nice": 0, "worker_timeout_ms": 1000},
+                                    "poll only": {"nice": 0, "worker_timeout_ms": 100},
+                                    "now": {"nice": 10, "worker_timeout_ms": 100}}
+
+
+def start_pool(st: RealStack, threads: int, pool: dict[str, int]) -> None:
+    st.start_batch(threads=threads, nice=pool["nice"], dramatiq_worker_timeout=str(pool["worker_timeout_ms"]))
 
 
 def seed_sessions(st: Stack, account_id: uuid.UUID, n: int) -> None:
-    engine = st.app.extensions["flowpilot"].engine
+    seed_sessions_engine(st.app.extensions["flowpilot"].engine, account_id, n)
+
+
+def seed_sessions_engine(engine: Engine, account_id: uuid.UUID, n: int) -> None:
     base = datetime.now(UTC) - timedelta(days=1)
     for start in range(0, n, 5000):
         rows = [{"id": uuid.uuid4(), "account_id": account_id, "status": "active", "state_version": 1,
@@ -65,59 +87,132 @@ def expansion(args: argparse.Namespace) -> dict[str, float]:
                 "messages_enqueued": queued}
 
 
-def interactive_latency(st: Stack, h: dict[str, str], session_id: str, n: int) -> list[float]:
-    url = f"{st.base_url}/api/v1/ai-sessions/{session_id}"
+class Api:
+    """Blocking client of a real stack for one tenant (requests, keep-alive)."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base = f"{base_url}/api/v1"
+        self.http = requests.Session()
+        self.h = {"Authorization": f"Bearer {token}"}
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = self.http.post(f"{self.base}{path}", json=body or {}, headers=self.h)
+        if r.status_code >= 300:
+            raise RuntimeError(f"POST {path} -> {r.status_code}: {r.text[:200]}")
+        return r.json()  # type: ignore[no-any-return]
+
+    def get(self, path: str) -> dict[str, Any]:
+        r = self.http.get(f"{self.base}{path}", headers=self.h)
+        r.raise_for_status()
+        return r.json()  # type: ignore[no-any-return]
+
+    def wait_job(self, job_id: str, timeout: float = 60) -> dict[str, Any]:
+        etag, deadline = None, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            h = dict(self.h, **({"If-None-Match": etag} if etag else {}))
+            r = self.http.get(f"{self.base}/jobs/{job_id}" + ("?wait=10" if etag else ""), headers=h)
+            if r.status_code == 304:
+                continue
+            body, etag = r.json(), r.headers["ETag"]
+            if body["status"] in ("succeeded", "failed", "cancelled"):
+                return body  # type: ignore[no-any-return]
+        raise TimeoutError(job_id)
+
+
+def interactive_latency(api: Api, session_id: str, n: int) -> list[float]:
+    """An engineer's loop: add a fact, ask for the resolution-note preview, long-poll it until it is ready."""
     out = []
     for i in range(n):
         t0 = time.perf_counter()
-        st.http.post(f"{url}/facts", json={"text": f"interactive fact {i}"}, headers=h)
-        job = st.http.post(f"{url}/resolution-note/preview", headers=h).json()["job"]
-        st.wait_job(h, job["id"])
+        api.post(f"/ai-sessions/{session_id}/facts", {"text": f"interactive fact {i}"})
+        job = api.post(f"/ai-sessions/{session_id}/resolution-note/preview")["job"]
+        api.wait_job(job["id"])
         out.append(time.perf_counter() - t0)
     return out
 
 
-def fairness(args: argparse.Namespace) -> dict[str, object]:
-    with stack() as st, worker(st.settings, pools={"interactive": 2, "batch": 2}):
-        t = st.tenant()
-        admin = {"Authorization": f"Bearer {t.tokens['admin']}"}
-        eng = {"Authorization": f"Bearer {t.tokens['engineer']}"}
-        s = st.http.post(f"{st.base_url}/api/v1/ai-sessions", json={}, headers=eng).json()
-        idle = interactive_latency(st, eng, s["id"], args.samples)
-        seed_sessions(st, t.account_id, args.background)
-        batch_id = create_batch(st, admin, "regenerate_escalation_package")
-        while batch_state(st, batch_id)[0] == "expanding":
-            time.sleep(0.05)
-        busy = interactive_latency(st, eng, s["id"], args.samples)
-        with transaction(st.app.extensions["flowpilot"].engine, SYSTEM) as db:
-            pending = db.execute(select(func.count()).select_from(Job).where(
-                Job.batch_id == uuid.UUID(batch_id), Job.status.in_(("queued", "running", "retrying")))).scalar_one()
-        st.http.post(f"{st.base_url}/api/v1/batches/{batch_id}/cancel", headers=admin)
-    return {"idle": summary(idle), "busy": summary(busy), "batch_children": args.background,
-            "batch_pending_after": pending}
+def children_done(st: RealStack, batch_id: str) -> int:
+    with transaction(st.engine, SYSTEM) as db:
+        return int(db.execute(select(func.count()).select_from(Job).where(
+            Job.batch_id == uuid.UUID(batch_id), Job.status.in_(("succeeded", "failed")))).scalar_one())
 
 
-def utilisation(args: argparse.Namespace) -> dict[str, float]:
-    with AnthropicStub(delay_s=args.delay) as stub, stack(
-        anthropic_api_key=stub.api_key, anthropic_base_url=stub.base_url,
-        flowpilot_llm_max_concurrency=args.llm_slots, flowpilot_llm_tenant_concurrency=args.llm_slots,
-    ) as st, worker(st.settings, pools={"batch": args.batch_threads}):
+def wait_expanded(st: RealStack, api: Api, batch_id: str) -> None:
+    while api.get(f"/batches/{batch_id}")["status"] == "expanding":
+        time.sleep(0.05)
+
+
+def fairness(args: argparse.Namespace) -> dict[str, Any]:
+    """Real processes (Procfile topology): web, interactive pool (-p 2 -t 8), batch pool (-p 1 -t 4).
+
+    Idle interactive latency, then the same loop while a batch of `--background` offline escalation packages runs,
+    once per batch-pool configuration, in one run: `before` (the pool as it was: nice 0) and `now` (as the
+    Procfile runs it). Each batch is cancelled once its samples are taken; its throughput is reported beside.
+    """
+    out: dict[str, Any] = {"batch_children": args.background, "configs": POOLS}
+    with real_stack(start=False) as st:
+        st.start_web()
+        st.start_workers(dramatiq_worker_timeout="100")
         t = st.tenant()
-        h = {"Authorization": f"Bearer {t.tokens['admin']}"}
-        seed_sessions(st, t.account_id, args.util)
+        admin, eng = Api(st.base_url, t.tokens["admin"]), Api(st.base_url, t.tokens["engineer"])
+        session = eng.post("/ai-sessions", {"intake_type": "free_text", "intake_content": {"problem": "vpn drops"}})
+        interactive_latency(eng, session["id"], 5)  # warm-up
+        meter = procstat.CpuMeter(st.cpu_groups()).start()
         t0 = time.perf_counter()
-        batch_id = create_batch(st, h, "regenerate_resolution_note")
+        out["idle"] = summary(interactive_latency(eng, session["id"], args.samples))
+        out["idle_cpu"] = meter.stop(time.perf_counter() - t0)
+        seed_sessions_engine(st.engine, t.account_id, args.background)
+        for name, pool in POOLS.items():
+            start_pool(st, args.batch_threads, pool)
+            batch_id = admin.post("/batches", {"action": "regenerate_escalation_package"})["batch"]["id"]
+            wait_expanded(st, admin, batch_id)
+            time.sleep(1.0)  # the pool is at full speed
+            done0, meter, t0 = children_done(st, batch_id), procstat.CpuMeter(st.cpu_groups()).start(), time.perf_counter()
+            busy = interactive_latency(eng, session["id"], args.samples)
+            wall = time.perf_counter() - t0
+            cpu = meter.stop(wall)
+            done = children_done(st, batch_id) - done0
+            admin.post(f"/batches/{batch_id}/cancel")
+            st.stop_batch()
+            out[name] = {"busy": summary(busy), "batch_children_per_s": done / wall, "cpu": cpu,
+                         "p50_ratio": summary(busy)["p50_ms"] / out["idle"]["p50_ms"],
+                         "p95_ratio": summary(busy)["p95_ms"] / out["idle"]["p95_ms"]}
+    return out
+
+
+def utilisation(args: argparse.Namespace, pool: dict[str, int]) -> dict[str, Any]:
+    """An LLM-bound batch on the batch pool alone (real processes): ideal = jobs x delay / allowed concurrency."""
+    with AnthropicStub(delay_s=args.delay) as stub, real_stack(
+        start=False, anthropic_api_key=stub.api_key, anthropic_base_url=stub.base_url,
+        flowpilot_llm_max_concurrency=args.llm_slots, flowpilot_llm_tenant_concurrency=args.llm_slots,
+    ) as st:
+        st.start_web()
+        start_pool(st, args.batch_threads, pool)
+        t = st.tenant()
+        admin = Api(st.base_url, t.tokens["admin"])
+        warm = admin.post("/batches", {"action": "regenerate_resolution_note"})["batch"]["id"]  # no sessions yet
+        while admin.get(f"/batches/{warm}")["status"] == "expanding":
+            time.sleep(0.05)
+        seed_sessions_engine(st.engine, t.account_id, args.util)
+        meter = procstat.CpuMeter(st.cpu_groups()).start()
+        t0 = time.perf_counter()
+        batch_id = admin.post("/batches", {"action": "regenerate_resolution_note"})["batch"]["id"]
         while True:
-            body = st.http.get(f"{st.base_url}/api/v1/batches/{batch_id}", headers=h).json()
+            body = admin.get(f"/batches/{batch_id}")
             if body["status"] != "expanding" and body["pending"] == 0:
                 break
-            time.sleep(0.05)
+            time.sleep(0.1)  # (each GET counts the children: polling faster takes CPU from the batch)
         measured = time.perf_counter() - t0
+        cpu = meter.stop(measured)
         allowed = min(args.llm_slots, args.batch_threads)
         ideal = args.util * args.delay / allowed
         return {"jobs": args.util, "delay_s": args.delay, "allowed_concurrency": allowed, "ideal_s": ideal,
                 "measured_s": measured, "utilisation": ideal / measured, "llm_calls": stub.calls,
-                "succeeded": body["succeeded"]}
+                "succeeded": body["succeeded"], "pool": pool, "cpu": cpu}
+
+
+def _pool(pool: dict[str, int]) -> str:
+    return f"(nice {pool['nice']}, idle poll {pool['worker_timeout_ms']} ms)"
 
 
 def main() -> None:
@@ -129,26 +224,40 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.2)
     ap.add_argument("--llm-slots", type=int, default=4)
     ap.add_argument("--batch-threads", type=int, default=4)
+    ap.add_argument("--skip", default="", help="comma-separated: expansion,fairness,utilisation")
+    ap.add_argument("--pools", default=",".join(POOLS), help="batch pool configurations to run: " + ",".join(POOLS))
     args = ap.parse_args()
-    exp = expansion(args)
-    fair = fairness(args)
-    util = utilisation(args)
-    idle, busy = fair["idle"], fair["busy"]
-    print(table([
-        ("measure", "value", "baseline / note"),
-        ("(a) expansion+enqueue", f"{exp['children_per_s']:.0f} children/s",
-         f"{exp['children']} children in {exp['seconds']:.1f}s; {exp['messages_enqueued']} messages in Redis"),
-        ("(b) interactive p50 idle / busy", f"{idle['p50_ms']:.0f} / {busy['p50_ms']:.0f} ms",  # type: ignore[index]
-         f"ratio {busy['p50_ms'] / idle['p50_ms']:.2f} with a {args.background}-job batch running"),  # type: ignore[index]
-        ("(b) interactive p95 idle / busy", f"{idle['p95_ms']:.0f} / {busy['p95_ms']:.0f} ms",  # type: ignore[index]
-         f"ratio {busy['p95_ms'] / idle['p95_ms']:.2f}; batch children still pending: {fair['batch_pending_after']}"),  # type: ignore[index]
-        ("(c) LLM-bound batch utilisation", f"{util['utilisation']:.2f}",
-         f"ideal {util['ideal_s']:.1f}s = {util['jobs']} x {util['delay_s']}s / {util['allowed_concurrency']}; "
-         f"measured {util['measured_s']:.1f}s"),
-    ]))
-    emit("batches", {"expansion": exp, "fairness": fair, "utilisation": util})
+    skip = set(args.skip.split(","))
+    for name in set(POOLS) - set(args.pools.split(",")):
+        del POOLS[name]
+    out: dict[str, Any] = {}
+    rows: list[tuple[str, ...]] = [("measure", "value", "baseline / note")]
+    if "expansion" not in skip:
+        exp = out["expansion"] = expansion(args)
+        rows.append(("(a) expansion+enqueue", f"{exp['children_per_s']:.0f} children/s",
+                     f"{exp['children']} children in {exp['seconds']:.1f}s; {exp['messages_enqueued']} messages in Redis"))
+    if "fairness" not in skip:
+        fair = out["fairness"] = fairness(args)
+        idle = fair["idle"]
+        rows.append(("(b) interactive p50 / p95, idle", f"{idle['p50_ms']:.0f} / {idle['p95_ms']:.0f} ms",
+                     f"baseline; steal {fair['idle_cpu']['machine_cores_stolen']:.2f} cores"))
+        for name, pool in POOLS.items():
+            f = fair[name]
+            rows.append((f"(b) ... {args.background}-job batch running, pool {name} {_pool(pool)}",
+                         f"{f['busy']['p50_ms']:.0f} / {f['busy']['p95_ms']:.0f} ms",
+                         f"ratio p50 {f['p50_ratio']:.2f}, p95 {f['p95_ratio']:.2f}; batch {f['batch_children_per_s']:.0f} "
+                         f"children/s; steal {f['cpu']['machine_cores_stolen']:.2f}"))
+    if "utilisation" not in skip:
+        out["utilisation"] = {}
+        for name, pool in POOLS.items():
+            util = out["utilisation"][name] = utilisation(args, pool)
+            rows.append((f"(c) LLM-bound batch utilisation, pool {name} {_pool(pool)}", f"{util['utilisation']:.2f}",
+                         f"ideal {util['ideal_s']:.1f}s = {util['jobs']} x {util['delay_s']}s / "
+                         f"{util['allowed_concurrency']}; measured {util['measured_s']:.1f}s; "
+                         f"steal {util['cpu']['machine_cores_stolen']:.2f}"))
+    print(table(rows))
+    emit("batches", out)
 
 
 if __name__ == "__main__":
-    _ = threading
     main()

@@ -27,8 +27,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--clients", type=int, default=24)
     ap.add_argument("--web-threads", type=int, default=16)
     ap.add_argument("--profile", choices=("web", "workers"), default=None)
+    ap.add_argument("--server", choices=("gevent", "gthread"), default="gevent",
+                    help="web serving model: gevent (the Procfile's) or gthread 2 x 16 (before issue 14)")
+    ap.add_argument("--tenant-rate-limit", default=None, help="FLOWPILOT_TENANT_RATE_LIMIT ('' = off); default: "
+                    "counted but never reached")
+    ap.add_argument("--max-waits-per-token", type=int, default=None, help="FLOWPILOT_MAX_WAITS_PER_TOKEN (0 = off)")
     args = ap.parse_args(argv)
-    with real_stack(web_threads=args.web_threads, log_level="INFO",
+    overrides: dict[str, Any] = {}
+    if args.tenant_rate_limit is not None:
+        overrides["flowpilot_tenant_rate_limit"] = args.tenant_rate_limit
+    if args.max_waits_per_token is not None:
+        overrides["flowpilot_max_waits_per_token"] = args.max_waits_per_token
+    with real_stack(web_threads=args.web_threads, log_level="INFO", server=args.server, **overrides,
                     worker_env={"dramatiq_worker_timeout": "100"}) as st:
         t = st.tenant()
         token = t.tokens["admin"]
@@ -52,6 +62,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             p.wait(timeout=30)
     result.pop("ids")
     result["distinct_postgres_backends"] = len(backends)
+    result["config"] = {"server": args.server, **overrides}
     print(f"{result['jobs_per_s']:.1f} jobs/s; p50/p95 {result['latency']['p50_ms']:.0f} / "
           f"{result['latency']['p95_ms']:.0f} ms; {result['gets_per_job']:.2f} GET per job; errors {result['errors']}; "
           f"statuses {result['statuses']}; {len(backends)} distinct Postgres backends seen")

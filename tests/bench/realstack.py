@@ -28,6 +28,7 @@ from db.engine import SYSTEM, dispose_engines, make_engines, transaction
 from db.migrate import upgrade
 from shared.settings import Settings
 from tests.bench import procstat
+from tests.bench.harness import UNREACHED_RATE_LIMIT
 from tests.helpers import (
     APP_ROLE,
     OWNER_ROLE,
@@ -41,6 +42,7 @@ from tests.helpers import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+LOWPRIO = ROOT / "scripts" / "lowprio"  # the Procfile's way of lowering a pool's CPU priority
 
 
 def free_port() -> int:
@@ -58,6 +60,16 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         env[key.upper()] = str(value)
     env.update(extra)
     return env
+
+
+def web_command(port: int, server: str = "gevent", workers: int = 2, threads: int = 16) -> list[str]:
+    """The Procfile's web command (web/gunicorn_conf.py: gevent workers); `server="gthread"` is the serving
+    model before issue 14 (2 x 16 threads), kept for side-by-side figures."""
+    cmd = [sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+           "--workers", str(workers), "--graceful-timeout", "10"]
+    if server == "gthread":
+        cmd += ["--worker-class", "gthread", "--threads", str(threads)]
+    return [*cmd, "web:create_app()"]
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
@@ -86,16 +98,16 @@ class RealStack:
     threads: int
     web_workers: int
     web_threads: int
+    server: str = "gevent"
     gunicorn: subprocess.Popen[bytes] | None = None
     workers: subprocess.Popen[bytes] | None = None
+    batch: subprocess.Popen[bytes] | None = None
     extra_worker_env: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ processes
     def start_web(self) -> None:
         port = int(self.base_url.rsplit(":", 1)[1])
-        cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
-               "--workers", str(self.web_workers), "--threads", str(self.web_threads), "--timeout", "60",
-               "--graceful-timeout", "10", "web:create_app()"]
+        cmd = web_command(port, self.server, self.web_workers, self.web_threads)
         self.gunicorn = subprocess.Popen(cmd, cwd=ROOT, env=self.env, start_new_session=True,
                                          stdout=open(self.log_dir / "gunicorn.log", "ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -111,10 +123,12 @@ class RealStack:
             time.sleep(0.2)
         raise TimeoutError("gunicorn did not become healthy")
 
-    def start_workers(self, **extra_env: str) -> None:
+    def start_workers(self, nice: int = 0, **extra_env: str) -> None:
         self.extra_worker_env = dict(extra_env)
         cmd = [sys.executable, "-m", "dramatiq", "workers.main", "--processes", str(self.processes),
                "--threads", str(self.threads), "--queues", "interactive", "--worker-shutdown-timeout", "10000"]
+        if nice:
+            cmd = [str(LOWPRIO), str(nice), *cmd]
         self.workers = subprocess.Popen(cmd, cwd=ROOT, env={**self.env, **extra_env}, start_new_session=True,
                                         stdout=open(self.log_dir / "workers.log", "ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -125,9 +139,30 @@ class RealStack:
                 raise TimeoutError("dramatiq workers did not start")
             time.sleep(0.2)
 
+    def start_batch(self, *, processes: int = 1, threads: int = 4, nice: int = 0, **extra_env: str) -> None:
+        """The Procfile's `batch` process: its own pool on the batch queue, `nice` as the Procfile sets it."""
+        cmd = [sys.executable, "-m", "dramatiq", "workers.main", "--processes", str(processes), "--threads",
+               str(threads), "--queues", "batch", "--worker-shutdown-timeout", "10000"]
+        if nice:
+            cmd = [str(LOWPRIO), str(nice), *cmd]
+        self.batch = subprocess.Popen(cmd, cwd=ROOT, env={**self.env, **extra_env}, start_new_session=True,
+                                      stdout=open(self.log_dir / "batch.log", "ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while len(procstat.children(self.batch.pid)) < processes:
+            if self.batch.poll() is not None:
+                raise RuntimeError(f"dramatiq (batch) exited: see {self.log_dir / 'batch.log'}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("dramatiq batch workers did not start")
+            time.sleep(0.2)
+
     def stop_workers(self) -> None:
         stop_process(self.workers)
         self.workers = None
+        self.stop_batch()
+
+    def stop_batch(self) -> None:
+        stop_process(self.batch)
+        self.batch = None
 
     def stop_web(self) -> None:
         stop_process(self.gunicorn)
@@ -148,12 +183,14 @@ class RealStack:
             "bench clients (this process)": lambda: [me],
             "gunicorn (web)": lambda: procstat.tree(self.gunicorn.pid) if self.gunicorn else [],
             "dramatiq (workers)": lambda: procstat.tree(self.workers.pid) if self.workers else [],
+            "dramatiq (batch pool)": lambda: procstat.tree(self.batch.pid) if self.batch else [],
             "postgres backends (bench db)": lambda: procstat.postgres_backends(self.db_name),
             "redis-server": lambda: procstat.redis_servers(redis_port),
         }
 
     # ------------------------------------------------------------------ data
-    def tenant(self, name: str = "Bench MSP") -> Tenant:
+    def tenant(self, name: str = "Bench MSP", engineers: int = 1) -> Tenant:
+        """An account with an admin and `engineers` engineer users (tokens "engineer", "engineer2", ...)."""
         from db.models import Account
 
         with transaction(self.engine, SYSTEM) as db:
@@ -161,8 +198,10 @@ class RealStack:
             db.add(account)
             db.flush()
             t = Tenant(account.id)
-            for role in ("engineer", "admin"):
-                t.user_ids[role], t.tokens[role] = make_user(db, account.id, role)
+            t.user_ids["admin"], t.tokens["admin"] = make_user(db, account.id, "admin")
+            for i in range(engineers):
+                label = "engineer" if i == 0 else f"engineer{i + 1}"
+                t.user_ids[label], t.tokens[label] = make_user(db, account.id, "engineer")
         return t
 
     def count_jobs(self, status: str | None = None) -> int:
@@ -184,7 +223,7 @@ class RealStack:
 @contextmanager
 def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, web_threads: int = 16,
                log_level: str = "WARNING", start: bool = True, worker_env: dict[str, str] | None = None,
-               **overrides: Any) -> Iterator[RealStack]:
+               server: str = "gevent", **overrides: Any) -> Iterator[RealStack]:
     """Create, migrate and serve a throwaway database; start web and workers; tear it all down after."""
     name = f"fp_bench_{uuid.uuid4().hex[:8]}"
     for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
@@ -193,7 +232,7 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
     namespace = f"fpbench-{uuid.uuid4().hex[:6]}"
     log_dir = ROOT / "tests" / "bench" / "results" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    for f in ("gunicorn.log", "workers.log"):
+    for f in ("gunicorn.log", "workers.log", "batch.log"):
         (log_dir / f).write_bytes(b"")
     engine = None
     st: RealStack | None = None
@@ -209,13 +248,13 @@ def real_stack(*, processes: int = 2, threads: int = 8, web_workers: int = 2, we
             flowpilot_secret_keys=Fernet.generate_key().decode(),
             flowpilot_psa_allowed_hosts="127.0.0.1:*",
             flowpilot_log_level=log_level,
-            **overrides,
+            **{"flowpilot_tenant_rate_limit": UNREACHED_RATE_LIMIT, **overrides},
         )
         upgrade(settings)
         engine = make_engines(settings.database_url, settings.flowpilot_system_database_url, pool_size=4,
                               max_overflow=4)
         st = RealStack(settings, settings_env(settings), name, f"http://127.0.0.1:{free_port()}", engine, log_dir,
-                       processes, threads, web_workers, web_threads)
+                       processes, threads, web_workers, web_threads, server)
         if start:
             st.start_web()
             st.start_workers(**(worker_env or {}))

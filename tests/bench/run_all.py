@@ -24,7 +24,7 @@ from tests.bench.harness import emit, table
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "tests" / "bench" / "results"
-BENCHES = ("previews", "writeback", "batches", "pipeline")
+BENCHES = ("previews", "writeback", "batches", "watchers", "pipeline")
 
 
 def _exists(name: str) -> bool:
@@ -97,19 +97,37 @@ def rows_for(name: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                          _f(v.get("jobs_per_s")), f"{base}; ratio {_f(v.get('ratio'), 3)}"))
     elif name == "batches":
         e, f, u = d.get("expansion", {}), d.get("fairness", {}), d.get("utilisation", {})
-        idle, busy = f.get("idle", {}), f.get("busy", {})
-        rows += [
-            (name, f"expansion + enqueue of a {e.get('sessions')}-session batch", f"{_f(e.get('children_per_s'), 0)} children/s",
-             f"{e.get('children')} children in {_f(e.get('seconds'))} s"),
-            (name, "interactive preview p50 / p95, idle", f"{_f(idle.get('p50_ms'))} / {_f(idle.get('p95_ms'))} ms", "baseline"),
-            (name, f"interactive preview p50 / p95, {f.get('batch_children')}-job batch running",
-             f"{_f(busy.get('p50_ms'))} / {_f(busy.get('p95_ms'))} ms",
-             f"ratio p50 {_f((busy.get('p50_ms') or 0) / (idle.get('p50_ms') or 1), 2)}, "
-             f"p95 {_f((busy.get('p95_ms') or 0) / (idle.get('p95_ms') or 1), 2)}"),
-            (name, "LLM-bound batch utilisation (ideal / measured time)", _f(u.get("utilisation"), 2),
-             f"ideal {_f(u.get('ideal_s'))} s = {u.get('jobs')} x {u.get('delay_s')} s / {u.get('allowed_concurrency')}; "
-             f"measured {_f(u.get('measured_s'))} s"),
-        ]
+        if e:
+            rows.append((name, f"expansion + enqueue of a {e.get('sessions')}-session batch",
+                         f"{_f(e.get('children_per_s'), 0)} children/s", f"{e.get('children')} children in {_f(e.get('seconds'))} s"))
+        if f:
+            idle = f.get("idle", {})
+            rows.append((name, "interactive preview p50 / p95, idle", f"{_f(idle.get('p50_ms'))} / {_f(idle.get('p95_ms'))} ms",
+                         "baseline"))
+            for pool in ("before", "poll only", "now"):
+                v = f.get(pool, {})
+                busy = v.get("busy", {})
+                rows.append((name, f"... {f.get('batch_children')}-job batch running, batch pool {pool}",
+                             f"{_f(busy.get('p50_ms'))} / {_f(busy.get('p95_ms'))} ms",
+                             f"ratio p50 {_f(v.get('p50_ratio'), 2)}, p95 {_f(v.get('p95_ratio'), 2)}; "
+                             f"batch {_f(v.get('batch_children_per_s'), 0)} children/s"))
+        for pool, v in (u or {}).items():
+            rows.append((name, f"LLM-bound batch utilisation, batch pool {pool}", _f(v.get("utilisation"), 2),
+                         f"ideal {_f(v.get('ideal_s'))} s = {v.get('jobs')} x {v.get('delay_s')} s / "
+                         f"{v.get('allowed_concurrency')}; measured {_f(v.get('measured_s'))} s"))
+    elif name == "watchers":
+        idle, parked = d.get("idle", {}), d.get("parked_probe", {})
+        for ep in ("GET /ai-sessions", "GET /jobs/{id}"):
+            a, b = idle.get(ep, {}), parked.get(ep, {})
+            rows.append((name, f"{ep} p50 / p95 / p99, idle -> {d.get('parked')} parked",
+                         f"{_f(b.get('p50_ms'))} / {_f(b.get('p95_ms'))} / {_f(b.get('p99_ms'))} ms",
+                         f"idle {_f(a.get('p50_ms'))} / {_f(a.get('p95_ms'))} / {_f(a.get('p99_ms'))} ms; "
+                         f"p95 ratio {_f((b.get('p95_ms') or 0) / (a.get('p95_ms') or 1), 2)}"))
+        rows.append((name, "memory per parked wait", f"{_f(d.get('kb_per_parked_wait'))} KB",
+                     f"web RSS {_f(sum((d.get('rss_after_mb') or {}).values()))} MB"))
+        c = _g(d, "completion", "finished_to_response") or {}
+        rows.append((name, "all jobs released at once: finished_at -> waiter response p50 / p95",
+                     f"{_f(c.get('p50_ms'))} / {_f(c.get('p95_ms'))} ms", f"n={c.get('n')}"))
     elif name == "pipeline":
         raw = _g(d, "raw_send_and_process", "messages_per_s")
         e2e = d.get("end_to_end", {})
@@ -152,7 +170,7 @@ def rows_for(name: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--skip", default="", help="comma-separated: previews,writeback,batches,pipeline")
+    ap.add_argument("--skip", default="", help="comma-separated: previews,writeback,batches,watchers,pipeline")
     for b in BENCHES:
         ap.add_argument(f"--{b}-args", default="", help=f"extra arguments for bench_{b}")
     args = ap.parse_args(argv)

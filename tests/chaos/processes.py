@@ -166,9 +166,8 @@ class Stack:
         self.config = config
         self.port = free_port()
         env = config.env()
-        self.web = Proc("web", [PY, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--worker-class", "gthread",
-                                "--workers", "2", "--threads", "8", "--timeout", "60", "--graceful-timeout", "5",
-                                "web:create_app()"], env, log_dir)
+        self.web = Proc("web", [PY, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "--bind", f"127.0.0.1:{self.port}",
+                                "--workers", "2", "--graceful-timeout", "5", "web:create_app()"], env, log_dir)
         self.worker_procs = [
             Proc(f"workers-{i}", [PY, "-m", "dramatiq", "workers.main", "--processes", str(worker_processes),
                                   "--threads", str(worker_threads), "--worker-shutdown-timeout", "5000"], env, log_dir)

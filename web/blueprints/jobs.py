@@ -13,7 +13,7 @@ from db.models import Job
 from shared import limits
 from shared.errors import not_found
 from shared.jobs import state_machine
-from shared.jobs.notify import ChangeWaiter
+from shared.jobs.notify import MAX_WAIT_S, ChangeWaiter
 from shared.jobs.oneshots import read_job
 from shared.jobs.serialize import job_etag, job_to_dict
 from shared.jobs.service import JobRef, create_job
@@ -29,7 +29,6 @@ from web.validation import Strict, parse_body, parse_query
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
-MAX_WAIT_S = 30
 
 
 class JobCreate(Strict):
@@ -70,6 +69,7 @@ def create() -> Any:
     options = body.model_dump(exclude={"kind", "payload"})
     payload = {"payload": body.payload, "_options": options}
     if idempotency_key() is None:  # the common case: one statement, committed in one round trip
+        end_transaction()  # (see get(): never hold the token lookup's connection while taking another)
         row = insert_job(state().engine, request_scope(), account_id=p.account_id, kind=body.kind, payload=payload,
                          created_by=p.user_id)
         dispatch_after_commit(JobRef.of(row))
@@ -89,6 +89,10 @@ def get(job_id: uuid.UUID) -> Any:
     wait = parse_query(JobWait).wait
     if_none_match = request.headers.get("If-None-Match")
     st = state()
+    # A token lookup that missed the cache left the request's session holding a connection; the reads below are
+    # one-shot statements on their own connections. Holding one while waiting for another deadlocks the pool once
+    # enough requests do it at once (under gevent nothing bounds how many), so give it back first.
+    end_transaction()
     # Subscribe before the first read, so a change committed in between is never missed.
     waiter = st.waiters.waiter(job_id) if wait else None
     try:
@@ -99,8 +103,12 @@ def get(job_id: uuid.UUID) -> Any:
         body = job_to_dict(job)
         etag = job_etag(body)
         if waiter is not None and (if_none_match is None or if_none_match == etag) and job.status not in state_machine.TERMINAL:
-            end_transaction()  # hold a thread while waiting, never a database connection
-            job = _wait_for_change(waiter, job_id, scope, if_none_match or etag, wait) or job
+            end_transaction()  # park holding a greenlet and a socket, never a database connection
+            slot = st.wait_cap.take(principal().token_id or principal().user_id, wait)  # or 429 too_many_waits
+            try:
+                job = _wait_for_change(waiter, job_id, scope, if_none_match or etag, wait) or job
+            finally:
+                st.wait_cap.give_back(slot)
             body = job_to_dict(job)
             etag = job_etag(body)
     finally:
