@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 class Heartbeat:
     """Beats every `interval` for the claimed jobs; one UPDATE per tick, however many jobs run."""
 
-    def __init__(self, resources: Resources, interval: float) -> None:
+    def __init__(self, resources: Resources, interval: float, *, presence: bool = True) -> None:
         self._resources = resources
         self._interval = interval
+        self._presence = presence  # the "workers seen" key: worker processes only, not sandboxes
         self._claims: set[uuid.UUID] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -49,7 +50,9 @@ class Heartbeat:
         ns = self._resources.namespace
         try:
             # Presence key for ops ("workers seen"); expires if the process dies.
-            self._resources.redis.set(f"{ns}:workers:{self.worker_id}", len(tokens), ex=int(self._interval * 3) + 1)
+            if self._presence:
+                self._resources.redis.set(f"{ns}:workers:{self.worker_id}", len(tokens),
+                                          ex=int(self._interval * 3) + 1)
         except Exception as exc:
             log.debug("presence beat failed: %s", exc)
         for capacity in (self._resources.llm_capacity, self._resources.psa_capacity):

@@ -56,6 +56,7 @@ class Resources:
             "llm",
             global_limit=settings.flowpilot_llm_max_concurrency,
             tenant_limit=settings.flowpilot_llm_tenant_concurrency,
+            wait_s=0,  # no free slot: the job is postponed, it does not wait in a worker thread
             ttl_ms=lease_ms,
         )
         res.psa_capacity = Capacity(
@@ -64,6 +65,7 @@ class Resources:
             "psa",
             global_limit=settings.flowpilot_psa_max_concurrency,
             tenant_limit=settings.flowpilot_psa_tenant_concurrency,
+            wait_s=0,
             ttl_ms=lease_ms,
         )
         return res

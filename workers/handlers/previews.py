@@ -23,18 +23,18 @@ def _generate(ctx: JobContext, kind: str) -> dict[str, Any]:
             return result
     generator = ctx.resources.generator
     res = ctx.resources
-    started, status = time.monotonic(), None
-    try:
-        with ctx.slot("llm"):
+    with ctx.slot("llm"):  # no slot free: postponed before anything is called or counted
+        started, status = time.monotonic(), None
+        try:
             draft = generator.draft(kind, bundle)  # type: ignore[arg-type]
-        status = 200
-    except JobError as err:
-        status = (err.detail or {}).get("status")
-        raise
-    finally:
-        if generator.name != "offline":
-            record_external_call(res.redis, res.namespace, provider=generator.name, status=status,
-                                 seconds=time.monotonic() - started)
+            status = 200
+        except JobError as err:
+            status = (err.detail or {}).get("status")
+            raise
+        finally:
+            if generator.name != "offline":
+                record_external_call(res.redis, res.namespace, provider=generator.name, status=status,
+                                     seconds=time.monotonic() - started)
     if draft.usage:
         record_llm_tokens(res.redis, res.namespace, model=draft.model, usage=draft.usage)
     with ctx.tx() as db:
