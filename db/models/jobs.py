@@ -55,6 +55,9 @@ class Job(Base):
             postgresql_where=text("status IN ('queued','retrying')"),
         ),
         Index("ix_jobs_sweep_running", "heartbeat_at", postgresql_where=text("status = 'running'")),
+        # Sweeper: waiting jobs whose message was checked (or sent) longest ago come first.
+        Index("ix_jobs_sweep_dispatched", "dispatched_at", "id",
+              postgresql_where=text("status IN ('queued','retrying')")),
         Index("ix_jobs_account_created", "account_id", "created_at", "id"),
         Index("ix_jobs_status_kind", "status", "kind"),
         Index("ix_jobs_session", "session_id", "created_at"),

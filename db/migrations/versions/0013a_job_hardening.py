@@ -1,5 +1,5 @@
-"""Job hardening: manual retries and worker crashes recorded on the job, skipped batch children,
-operator Idempotency-Keys unique although their account is NULL.
+"""Job hardening: manual retries and worker crashes recorded on the job, skipped batch children, the
+sweeper's index, operator Idempotency-Keys unique although their account is NULL.
 
 Revision ID: 0013a
 Revises: 0003
@@ -27,6 +27,9 @@ def upgrade() -> None:
     op.add_column("batches", sa.Column("skipped", postgresql.JSONB(astext_type=sa.Text()),
                                        server_default=sa.text("'[]'::jsonb"), nullable=False))
     op.add_column("batches", sa.Column("skipped_total", sa.Integer(), server_default="0", nullable=False))
+    # The sweeper checks waiting jobs in the order their message was sent, resuming where it stopped.
+    op.create_index("ix_jobs_sweep_dispatched", "jobs", ["dispatched_at", "id"],
+                    postgresql_where=sa.text("status IN ('queued','retrying')"))
     # Operators' jobs have no account: with NULLs distinct, their keys were never unique.
     op.drop_index("uq_jobs_idempotency", table_name="jobs", postgresql_where=_KEY_WHERE)
     op.create_index("uq_jobs_idempotency", "jobs", ["account_id", "created_by", "idempotency_key"], unique=True,
@@ -37,6 +40,8 @@ def downgrade() -> None:
     op.drop_index("uq_jobs_idempotency", table_name="jobs", postgresql_where=_KEY_WHERE)
     op.create_index("uq_jobs_idempotency", "jobs", ["account_id", "created_by", "idempotency_key"], unique=True,
                     postgresql_where=_KEY_WHERE)
+    op.drop_index("ix_jobs_sweep_dispatched", table_name="jobs",
+                  postgresql_where=sa.text("status IN ('queued','retrying')"))
     op.drop_column("batches", "skipped_total")
     op.drop_column("batches", "skipped")
     op.drop_column("jobs", "crashes")
