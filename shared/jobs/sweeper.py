@@ -44,15 +44,17 @@ def sweep_once(
     stale_after_s: float,
     redispatch_after_s: float,
     limit: int = 1000,
+    check_limit: int = 10_000,
     backoff_s: float = 2.0,
     backoff_max_s: float = 300.0,
 ) -> SweepReport:
     """Rescue stale running jobs, and send a message again for every due job that has none left in Redis.
 
     A job that merely waits (behind a busy pool) keeps its message: it is checked, never re-sent, and the
-    check writes nothing. One that was never sent, or whose message Redis lost, is sent once. Waiting jobs
-    are checked `limit` per sweep, resuming where the last sweep stopped, once their message is older than
-    `redispatch_after_s`; after Redis lost its data (no epoch) at once.
+    check writes nothing. One that was never sent (`limit` per sweep), or whose message Redis lost, is sent
+    once. Waiting jobs are checked `check_limit` per sweep (a read and one Redis command), resuming where the
+    last sweep stopped, once their message is older than `redispatch_after_s`; after Redis lost its data (no
+    epoch) at once.
     """
     report = SweepReport()
     fresh = dispatcher.new_epoch()
@@ -64,7 +66,7 @@ def sweep_once(
         report.failed = len(rescued) - report.rescued
         never = _due(Job.dispatched_at.is_(None)).limit(limit)
         missing = [r.id for r in db.execute(never).all()]
-        checked = _checked(db, cursor, grace_s, limit)
+        checked = _checked(db, cursor, grace_s, check_limit)
         present = dispatcher.waiting_in_redis([r.id for r in checked])
         if present is not None:  # (Redis unreachable: check nothing, send only what was never sent)
             report.verified = len(present)

@@ -74,7 +74,7 @@ def found(st: Stack, ids: list[uuid.UUID]) -> int:
     return sum(1 for job_id, score in zip(ids, scores, strict=True) if score is not None or job_id in taken)
 
 
-def sweeping(st: Stack, dispatcher: Dispatcher, args: argparse.Namespace) -> dict[str, Any]:
+def sweeping(st: Stack, dispatcher: Dispatcher, args: argparse.Namespace, check_limit: int) -> dict[str, Any]:
     state = st.app.extensions["flowpilot"]
     sent = verified = sweeps = 0
     seconds: list[float] = []
@@ -83,7 +83,7 @@ def sweeping(st: Stack, dispatcher: Dispatcher, args: argparse.Namespace) -> dic
     while time.monotonic() < deadline:
         t0 = time.perf_counter()
         report = sweep_once(state.engine, dispatcher, state.redis, state.namespace, stale_after_s=30,
-                            redispatch_after_s=args.redispatch_after, limit=args.limit)
+                            redispatch_after_s=args.redispatch_after, limit=args.limit, check_limit=check_limit)
         seconds.append(time.perf_counter() - t0)
         sent += report.redispatched
         verified += report.verified
@@ -102,6 +102,7 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--redispatch-after", type=float, default=5.0)
     ap.add_argument("--limit", type=int, default=1000)
+    ap.add_argument("--check-limit", type=int, default=10_000)
     args = ap.parse_args()
     random.seed(1)
     with stack() as st:
@@ -120,11 +121,11 @@ def main() -> None:
             real = Dispatcher.from_url(st.settings.redis_url, st.settings.flowpilot_redis_namespace)
             blind = BlindDispatcher.from_url(st.settings.redis_url, st.settings.flowpilot_redis_namespace)
             try:
-                new = sweeping(st, real, args)
+                new = sweeping(st, real, args, args.check_limit)
                 new["lost_found"] = found(st, lost)
                 new["duplicates"] = new["messages_sent"] - new["lost_found"]
                 new["waiting_after"] = waiting_jobs(st)
-                old = sweeping(st, blind, args)
+                old = sweeping(st, blind, args, args.limit)  # the old rule: `limit` overdue jobs re-sent per sweep
                 old["duplicates"] = old["messages_sent"]  # nothing was lost any more: every send is a duplicate
             finally:
                 real.close()
@@ -141,7 +142,7 @@ def main() -> None:
     ]))
     print(f"{jobs} children ({len(lost)} committed without a message), expanded in {expanded_s:.0f}s; "
           f"{args.window:.0f}s per rule, a sweep every {args.interval}s, redispatch after {args.redispatch_after}s, "
-          f"limit {args.limit}; the pool finished {new['children_processed_meanwhile']} / "
+          f"limit {args.limit} sent / {args.check_limit} checked per sweep; the pool finished {new['children_processed_meanwhile']} / "
           f"{old['children_processed_meanwhile']} children meanwhile")
     emit("backlog", {"jobs": jobs, "lost": len(lost), "expanded_s": expanded_s, "config": vars(args),
                      "only_lost": new, "baseline_resend_overdue": old})

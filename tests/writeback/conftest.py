@@ -9,7 +9,7 @@ TICKET = 48291
 
 
 @pytest.fixture
-def cw_linked(client: Any, tenant: Any, cw_sim: Any) -> dict[str, Any]:
+def linked(client: Any, tenant: Any, cw_sim: Any) -> dict[str, Any]:
     """A PSA connection to the simulator and an engineer's session on ticket 48291."""
     conn = client.post("/api/v1/psa-connections", json={
         "provider": "connectwise", "site_url": cw_sim.site_url, "company_id": "demo",

@@ -14,17 +14,6 @@ from tests.helpers import concurrently, sweep, wait_job, worker_process
 TICKET = 48291
 
 
-@pytest.fixture
-def linked(client, tenant, cw_sim):
-    conn = client.post("/api/v1/psa-connections", json={
-        "provider": "connectwise", "site_url": cw_sim.site_url, "company_id": "demo",
-        "public_key": "pub", "private_key": "priv", "client_id": "test-client"}, headers=tenant.h()).get_json()
-    s = client.post("/api/v1/ai-sessions", json={"intake_content": {"problem": "Printer offline"},
-                                                  "psa_connection_id": conn["id"], "psa_ticket_id": str(TICKET)},
-                    headers=tenant.h("engineer")).get_json()
-    return {"session": s, "connection": conn}
-
-
 def configure(client, tenant, **prefs):
     r = client.patch("/api/v1/account-settings", json={"preferences": prefs}, headers=tenant.h())
     assert r.status_code == 200

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from tests.helpers import wait_job
 
 
-def test_an_infinite_retry_after_from_the_psa_waits_at_most_an_hour(client, tenant, cw_linked, cw_sim, psa_worker):
+def test_an_infinite_retry_after_from_the_psa_waits_at_most_an_hour(client, tenant, linked, cw_sim, psa_worker):
     cw_sim.inject("POST", "notes", "status429", retry_after="inf")
-    r = client.post(f"/api/v1/ai-sessions/{cw_linked['session']['id']}/resolution-note/post",
+    r = client.post(f"/api/v1/ai-sessions/{linked['session']['id']}/resolution-note/post",
                     json={"markdown": "Done."}, headers=tenant.h("engineer"))
     waiting = wait_job(client, tenant.h("engineer"), r.get_json()["job"]["id"], until=("retrying",))
     assert waiting["error"]["code"] == "psa_rate_limited"
