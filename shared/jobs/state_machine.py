@@ -6,8 +6,10 @@ transition that writes it. Nothing else in the code base writes `jobs.status`.
                         │  │              │ └──retry_later──▶ retrying ──claim──▶ running
                         │  └──────────────┘ (rescue_stale: running → retrying | failed, by the sweeper)
                         └──cancel──▶ cancelled ◀──cancel── retrying
+    postpone: running → retrying with the attempt given back (no slot free yet, another write in flight);
+    crashed: running → failed, the job killed the process it ran in alone (workers/sandbox.py).
 
-Transitions a worker makes while it holds the job (succeed, fail, retry_later, and the non-status writes of
+Transitions a worker makes while it holds the job (succeed, fail, retry_later, postpone, crashed, and the writes of
 `fenced_write`) are fenced by its claim token: a worker whose claim was taken over writes nothing.
 The hot path (claim, succeed without domain writes, the keyless insert of POST /jobs) runs as one-round-trip
 statements (db/oneshot.py); everything else runs in the caller's transaction, which the caller commits.

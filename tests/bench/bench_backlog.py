@@ -8,6 +8,8 @@ process that died between its commit and its enqueue). Then the real sweeper run
 same sweeper told that Redis holds nothing (what the old rule did: re-send every job that waited longer than
 the threshold). Duplicate deliveries = messages the sweeper sent for jobs whose message was still in Redis.
 
+Runs against a private redis-server (`--redis-port`), so no other test run can flush the backlog away.
+
 Run: .venv/bin/python -m tests.bench.bench_backlog [--sessions 100000] [--lost 1000] [--window 60]
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ from shared.jobs.state_machine import NewJob, insert_jobs
 from shared.jobs.sweeper import sweep_once
 from tests.bench.bench_batches import batch_state, create_batch, seed_sessions
 from tests.bench.harness import Stack, emit, stack, table, worker
+from tests.chaos.services import PrivateRedis
 
 
 class BlindDispatcher(Dispatcher):
@@ -103,9 +106,19 @@ def main() -> None:
     ap.add_argument("--redispatch-after", type=float, default=5.0)
     ap.add_argument("--limit", type=int, default=1000)
     ap.add_argument("--check-limit", type=int, default=10_000)
+    ap.add_argument("--redis-port", type=int, default=56130,
+                    help="a private redis-server for the run: the shared one's db 15 is flushed by test suites")
     args = ap.parse_args()
     random.seed(1)
-    with stack() as st:
+    private = PrivateRedis(args.redis_port).start()
+    try:
+        run(args, private.url)
+    finally:
+        private.close()
+
+
+def run(args: argparse.Namespace, redis_url: str) -> None:
+    with stack(redis_url=redis_url) as st:
         t = st.tenant()
         h = {"Authorization": f"Bearer {t.tokens['admin']}"}
         seed_sessions(st, t.account_id, args.sessions)
@@ -121,12 +134,14 @@ def main() -> None:
             real = Dispatcher.from_url(st.settings.redis_url, st.settings.flowpilot_redis_namespace)
             blind = BlindDispatcher.from_url(st.settings.redis_url, st.settings.flowpilot_redis_namespace)
             try:
+                real.new_epoch()  # Redis's epoch as of now: a reset during the run would void the figures
                 new = sweeping(st, real, args, args.check_limit)
                 new["lost_found"] = found(st, lost)
                 new["duplicates"] = new["messages_sent"] - new["lost_found"]
                 new["waiting_after"] = waiting_jobs(st)
                 old = sweeping(st, blind, args, args.limit)  # the old rule: `limit` overdue jobs re-sent per sweep
                 old["duplicates"] = old["messages_sent"]  # nothing was lost any more: every send is a duplicate
+                assert not real.new_epoch(), "Redis lost its data during the run: the figures mean nothing"
             finally:
                 real.close()
                 blind.close()

@@ -80,16 +80,16 @@ def stack(**overrides: Any) -> Iterator[Stack]:
     _ensure_role(OWNER_ROLE)
     _admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
     namespace = f"fpbench-{uuid.uuid4().hex[:6]}"
-    settings = Settings(
-        database_url=_url_for(APP_ROLE, name),
-        flowpilot_migration_database_url=_url_for(OWNER_ROLE, name),
-        redis_url=REDIS_URL,
-        flowpilot_redis_namespace=namespace,
-        flowpilot_secret_keys=Fernet.generate_key().decode(),
-        flowpilot_psa_allowed_hosts="127.0.0.1",
-        flowpilot_log_level="WARNING",
+    settings = Settings(**{
+        "database_url": _url_for(APP_ROLE, name),
+        "flowpilot_migration_database_url": _url_for(OWNER_ROLE, name),
+        "redis_url": REDIS_URL,
+        "flowpilot_redis_namespace": namespace,
+        "flowpilot_secret_keys": Fernet.generate_key().decode(),
+        "flowpilot_psa_allowed_hosts": "127.0.0.1",
+        "flowpilot_log_level": "WARNING",
         **overrides,
-    )
+    })
     upgrade(settings)
     from web import create_app
 
@@ -102,7 +102,7 @@ def stack(**overrides: Any) -> Iterator[Stack]:
     finally:
         server.shutdown()
         app.extensions["flowpilot"].dispose()
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(settings.redis_url)
         keys = list(client.scan_iter(f"{namespace}*"))
         if keys:
             client.delete(*keys)
