@@ -24,7 +24,7 @@ from tests.bench.harness import emit, table
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "tests" / "bench" / "results"
-BENCHES = ("previews", "writeback", "batches", "pipeline")
+BENCHES = ("previews", "writeback", "batches", "backlog", "pipeline")
 
 
 def _exists(name: str) -> bool:
@@ -103,6 +103,15 @@ def rows_for(name: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              f"ideal {_f(u.get('ideal_s'))} s = {u.get('jobs')} x {u.get('delay_s')} s / {u.get('allowed_concurrency')}; "
              f"measured {_f(u.get('measured_s'))} s"),
         ]
+    elif name == "backlog":
+        n, o = d.get("only_lost", {}), d.get("baseline_resend_overdue", {})
+        rows += [
+            (name, f"sweeper duplicate deliveries, {d.get('jobs')} batch children behind a busy pool",
+             f"{n.get('duplicates')} ({_f(100 * (n.get('duplicate_ratio') or 0), 2)} %)",
+             f"old rule {o.get('duplicates')} ({_f(100 * (o.get('duplicate_ratio') or 0), 1)} %) in the same "
+             f"{_f(_g(d, 'config', 'window'), 0)} s"),
+            (name, "really lost messages found by the sweeper", f"{n.get('lost_found')} / {d.get('lost')}", ""),
+        ]
     elif name == "pipeline":
         raw = _g(d, "raw_send_and_process", "messages_per_s")
         e2e = d.get("end_to_end", {})
@@ -145,7 +154,7 @@ def rows_for(name: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--skip", default="", help="comma-separated: previews,writeback,batches,pipeline")
+    ap.add_argument("--skip", default="", help="comma-separated: previews,writeback,batches,backlog,pipeline")
     for b in BENCHES:
         ap.add_argument(f"--{b}-args", default="", help=f"extra arguments for bench_{b}")
     args = ap.parse_args(argv)
