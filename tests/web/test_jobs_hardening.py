@@ -11,31 +11,38 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import psycopg2
 import pytest
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from db.engine import SYSTEM, transaction
 from db.models import Job
 from shared.jobs.dispatch import Dispatcher
 from shared.jobs.service import JobRef
 from shared.retry_policy import MAX_RETRY_AFTER_S, next_delay, parse_retry_after
+from tests.conftest import ADMIN_URL
 from tests.helpers import concurrently, count_rows
 
 # ------------------------------------------------------------------------------ POST /jobs and its commit
 
 
 def test_post_jobs_never_says_nothing_was_written_about_a_committed_job(client, engine, tenant):
-    """The request's own transaction (the token lookup) fails to commit: the answer must match the rows."""
+    """The request's own connection (it looked the token up) dies before that transaction commits."""
 
-    def commit_fails(conn: Any) -> None:
-        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+    def kill_after_token_lookup(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "set_config('app.system_scope', ''" in statement:  # the request just narrowed to the tenant
+            admin = psycopg2.connect(ADMIN_URL)
+            admin.autocommit = True
+            with admin.cursor() as cur:
+                cur.execute("SELECT pg_terminate_backend(%s)", (conn.connection.dbapi_connection.get_backend_pid(),))
+            admin.close()
 
-    event.listen(engine, "commit", commit_fails)
+    event.listen(engine, "after_cursor_execute", kill_after_token_lookup)
     try:
         r = client.post("/api/v1/jobs", json={"kind": "system.echo", "payload": {"n": 1}}, headers=tenant.h())
     finally:
-        event.remove(engine, "commit", commit_fails)
+        event.remove(engine, "after_cursor_execute", kill_after_token_lookup)
     written = count_rows(engine, Job, Job.account_id == tenant.account_id)
     if r.status_code == 202:
         assert written == 1
