@@ -32,11 +32,7 @@ def test_post_jobs_never_says_nothing_was_written_about_a_committed_job(client, 
 
     def kill_after_token_lookup(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         if "set_config('app.system_scope', ''" in statement:  # the request just narrowed to the tenant
-            admin = psycopg2.connect(ADMIN_URL)
-            admin.autocommit = True
-            with admin.cursor() as cur:
-                cur.execute("SELECT pg_terminate_backend(%s)", (conn.connection.dbapi_connection.get_backend_pid(),))
-            admin.close()
+            _terminate(conn.connection.dbapi_connection.get_backend_pid())
 
     event.listen(engine, "after_cursor_execute", kill_after_token_lookup)
     try:
@@ -48,6 +44,33 @@ def test_post_jobs_never_says_nothing_was_written_about_a_committed_job(client, 
         assert written == 1
     else:
         assert r.status_code >= 500 and written == 0, (r.status_code, r.get_json(), written)
+
+
+def test_a_commit_whose_outcome_is_unknown_is_not_reported_as_nothing_written(client, engine, tenant):
+    """The connection breaks during COMMIT of a keyed POST /jobs: we cannot know; repeating with the key is safe."""
+    headers = tenant.h(**{"Idempotency-Key": f"k-{uuid.uuid4().hex[:8]}"})
+
+    def kill_at_commit(conn: Any) -> None:
+        _terminate(conn.connection.dbapi_connection.get_backend_pid())
+
+    event.listen(engine, "commit", kill_at_commit)
+    try:
+        r = client.post("/api/v1/jobs", json={"kind": "system.echo"}, headers=headers)
+    finally:
+        event.remove(engine, "commit", kill_at_commit)
+    assert r.status_code == 500 and "nothing was written" not in r.get_json()["detail"], r.get_json()
+    assert "Idempotency-Key" in r.get_json()["detail"]
+    again = client.post("/api/v1/jobs", json={"kind": "system.echo"}, headers=headers)
+    assert again.status_code == 202
+    assert count_rows(engine, Job, Job.account_id == tenant.account_id) == 1
+
+
+def _terminate(pid: int) -> None:
+    admin = psycopg2.connect(ADMIN_URL)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    admin.close()
 
 
 # ------------------------------------------------------------------------ operator Idempotency-Keys
