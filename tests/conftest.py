@@ -228,7 +228,7 @@ def _start_worker(settings: Settings, threads: int = 4, pools: dict[str, int] | 
     dramatiq.set_broker(broker)
     register_actors(broker)
     res = Resources.create(settings)
-    res.heartbeat = Heartbeat(res, settings.flowpilot_heartbeat_interval_s)
+    res.heartbeat = Heartbeat(res, settings.flowpilot_heartbeat_interval_s, broker_id=broker.broker_id)
     res.heartbeat.start()
     resources_mod.install(res)
     if pools:

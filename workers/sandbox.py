@@ -60,7 +60,8 @@ def run_isolated(res: Resources, job: Row[Any], scope: Scope, token: uuid.UUID) 
     if heartbeat is not None:
         heartbeat.add(token)
     started = time.monotonic()
-    proc = subprocess.Popen(argv, env=_child_env(res.settings), stdin=subprocess.DEVNULL)
+    # Its own session: signals aimed at the worker's process group are not for it; it dies with the worker.
+    proc = subprocess.Popen(argv, env=_child_env(res.settings), stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         code = _wait(proc)
     finally:

@@ -4,7 +4,8 @@ Every send also records the job in a sorted set (`sent_key`: job id → when), i
 after the message itself; a worker that claims the job removes it. So the sweeper can tell a job whose message
 is still waiting in Redis (behind a busy pool: leave it alone) from one whose message is gone (never sent, or
 sent before Redis lost its data: send it again). An epoch key that only a Redis which kept its data still
-holds tells the sweeper when to look at once rather than after the grace period.
+holds tells the sweeper when to look at once rather than after the grace period. Messages a dead worker had
+fetched are put back by Dramatiq's maintenance, which the sweeper runs on every pass.
 """
 from __future__ import annotations
 
@@ -109,6 +110,22 @@ class Dispatcher:
             log.warning("could not check which messages Redis holds: %s", exc)
             return None
         return {job_id for job_id, score in zip(job_ids, scores, strict=True) if score is not None}
+
+    def requeue_from_dead_workers(self, queues: Sequence[str], silent_ms: int) -> None:
+        """Dramatiq's own maintenance, run now rather than on 0.1 % of its commands: messages fetched by a
+        worker silent for `silent_ms` (SIGKILLed with its prefetched messages) go back to their queue. Live
+        workers beat Dramatiq's heartbeat from their own heartbeat thread (workers/heartbeat.py), busy or not."""
+        broker, now = self.broker, current_millis()
+        script = broker.scripts["dispatch"]
+        try:
+            with broker.client.pipeline(transaction=False) as pipe:
+                for name in (q for queue in queues for q in (queue, dq_name(queue))):
+                    script(keys=[broker.namespace], client=pipe, args=[
+                        "qsize", now, name, broker.broker_id, silent_ms, broker.dead_message_ttl, "1",
+                        broker._max_unpack_size()])
+                pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("could not requeue dead workers' messages: %s", exc)
 
     def new_epoch(self) -> bool:
         """True when Redis holds no epoch yet: it lost its data (or is new), so every message sent before is gone.

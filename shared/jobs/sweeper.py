@@ -19,6 +19,7 @@ from db.models import Job
 from shared.batches import finish_batches
 from shared.jobs import state_machine
 from shared.jobs.dispatch import Dispatcher, mark_undispatched
+from shared.jobs.kinds import QUEUES
 from shared.jobs.notify import publish_change
 from shared.jobs.service import JobRef
 
@@ -57,6 +58,7 @@ def sweep_once(
     epoch) at once.
     """
     report = SweepReport()
+    dispatcher.requeue_from_dead_workers(QUEUES, int(stale_after_s * 1000))
     fresh = dispatcher.new_epoch()
     grace_s = 0.0 if fresh else redispatch_after_s
     cursor = _Cursor(client, namespace, reset=fresh)
