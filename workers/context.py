@@ -67,6 +67,7 @@ class JobContext:
     def slot(self, kind: Literal["llm", "psa"]) -> Iterator[None]:
         """Hold one of the tenant's (and the platform's) concurrent LLM or PSA call slots while inside.
 
+        None free → Postpone: the job goes back to `retrying` with its attempt, no thread waits for a slot.
         The offline generator calls nothing remote, so it takes no LLM slot.
         """
         res = self.resources
@@ -88,8 +89,8 @@ class JobContext:
         Postpone. A Postgres advisory lock in a transaction of its own: a holder that dies releases it."""
         with self.resources.engine.connect() as conn:
             if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock_key(name)}).scalar_one():
-                raise Postpone("write_in_flight", "another worker's write for this job is still in flight; "
-                               "waiting for it to end")
+                raise Postpone("write_in_flight", "another worker is still writing this (its request may be "
+                               "in flight); waiting for it to end")
             try:
                 yield
             finally:
