@@ -317,7 +317,7 @@ def cancel_where(db: Session, *where: ColumnElement[bool]) -> list[uuid.UUID]:
     ).scalars())
 
 
-def retry(db: Session, job: Job, *, via: str, by: uuid.UUID | None = None, **moved: Any) -> Job:
+def retry(db: Session, job: Job, *, via: str = "api", by: uuid.UUID | None = None, **moved: Any) -> Job:
     """failed → queued with a fresh attempt budget; recorded steps are kept so the work resumes after them.
 
     Manual: at most MAX_MANUAL_RETRIES per job, each recorded in `retries` ({at, by, via}). Refused while
