@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from db.models import AiSession, Batch, Job
@@ -115,7 +116,8 @@ def expand_chunk(db: Session, batch: Batch, user_id: uuid.UUID | None) -> tuple[
 def _retry_writebacks(db: Session, batch: Batch, session_ids: list[uuid.UUID]) -> list[JobRef]:
     """The latest writeback job of each session, when it failed, is retried as a child of the batch.
 
-    A job another active job supersedes (same dedupe key) is left alone: that job already does the work.
+    One that cannot be retried (another active job already does that work, even one committed a moment ago;
+    its manual retries are spent) is listed on the batch as skipped, and the expansion goes on.
     """
     newer = aliased(Job)
     latest_failed = db.execute(select(Job).where(
@@ -127,10 +129,23 @@ def _retry_writebacks(db: Session, batch: Batch, session_ids: list[uuid.UUID]) -
     for job in latest_failed:
         try:
             with db.begin_nested():
-                refs.append(JobRef.of(state_machine.retry(db, job, batch_id=batch.id, queue=BATCH)))
-        except DomainError:
-            continue
+                refs.append(JobRef.of(state_machine.retry(db, job, via="batch", by=batch.created_by,
+                                                          batch_id=batch.id, queue=BATCH)))
+        except DomainError as err:
+            _skip(batch, job, err.code)
+        except IntegrityError:  # an active job took the session's dedupe key between our check and our update
+            _skip(batch, job, "job_superseded")
     return refs
+
+
+SKIPPED_KEPT = 1000  # the first ones are listed; `skipped_total` counts them all
+
+
+def _skip(batch: Batch, job: Job, code: str) -> None:
+    if len(batch.skipped or []) < SKIPPED_KEPT:
+        batch.skipped = [*(batch.skipped or []), {"session_id": str(job.session_id), "job_id": str(job.id),
+                                                  "code": code}]
+    batch.skipped_total += 1
 
 
 def progress(db: Session, batch: Batch) -> dict[str, int]:
@@ -169,6 +184,7 @@ def mismatches(db: Session, batch: Batch, limit: int = 1000) -> list[dict[str, A
 def batch_to_dict(db: Session, batch: Batch) -> dict[str, Any]:
     body: dict[str, Any] = {"id": str(batch.id), "action": batch.action, "status": batch.status,
                             "filter": batch.filter, **progress(db, batch),
+                            "skipped_total": batch.skipped_total, "skipped": batch.skipped,
                             "created_at": iso(batch.created_at), "finished_at": iso(batch.finished_at)}
     if batch.action == "reverify_ticket_status":
         body["mismatches"] = mismatches(db, batch)

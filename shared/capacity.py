@@ -33,8 +33,15 @@ return 1
 """
 
 
+class CapacityBusy(TransientError):
+    """Every slot is taken. A job does not wait for one in its thread: it is postponed (workers/context.py)."""
+
+
 class Capacity:
-    """Global slots, plus per-tenant slots so one tenant's batch cannot take them all."""
+    """Global slots, plus per-tenant slots so one tenant's batch cannot take them all.
+
+    `wait_s` bounds how long `slot()` polls for a free slot; 0 (what workers use) tries exactly once.
+    """
 
     def __init__(self, client: redis.Redis, namespace: str, name: str, *, global_limit: int, tenant_limit: int,
                  wait_s: float = 20.0, ttl_ms: int = 180_000) -> None:
@@ -54,14 +61,14 @@ class Capacity:
 
     @contextmanager
     def slot(self, tenant: str) -> Iterator[None]:
-        """Wait (bounded) for a tenant and a global slot; else a transient error the job retries."""
+        """Wait (bounded by `wait_s`) for a tenant and a global slot; else CapacityBusy."""
         keys, token = self._keys(tenant), uuid.uuid4().hex
         deadline = time.monotonic() + self._wait_s
         delay = 0.005
         while not self._acquire(keys=keys, args=[int(time.time() * 1000), self._ttl_ms, token, *self._limits]):
             if time.monotonic() >= deadline:
-                raise TransientError(f"{self._name}_capacity_exhausted", f"all {self._name} slots are busy",
-                                     retry_after=2.0)
+                raise CapacityBusy(f"{self._name}_capacity_exhausted", f"all {self._name} slots are busy",
+                                   retry_after=2.0)
             time.sleep(delay)
             delay = min(0.1, delay * 2)
         with self._held_lock:

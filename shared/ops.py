@@ -76,7 +76,11 @@ def job_counts(db: Session) -> dict[str, Any]:
         by_kind.setdefault(kind, {})[status] = count
     oldest = db.execute(select(func.min(Job.created_at)).where(Job.status.in_(state_machine.ACTIVE))).scalar_one()
     age = db.execute(select(func.extract("epoch", func.now() - oldest))).scalar_one() if oldest else None
-    return {"by_status": by_status, "by_kind": by_kind, "oldest_active_age_s": float(age) if age is not None else None}
+    # Poison jobs: failed because they killed the process they ran in (see workers/sandbox.py).
+    crashed = db.execute(select(func.count()).where(Job.status == state_machine.FAILED,
+                                                    Job.error["code"].astext == "worker_crashed")).scalar_one()
+    return {"by_status": by_status, "by_kind": by_kind, "oldest_active_age_s": float(age) if age is not None else None,
+            "worker_crashed": int(crashed)}
 
 
 @dataclass
@@ -109,13 +113,20 @@ def list_jobs(db: Session, flt: JobFilter, cursor: str | None, limit: int) -> tu
     return next_cursor(rows, limit)
 
 
-def bulk(db: Session, flt: JobFilter, action: str) -> tuple[list[Job], list[dict[str, str]]]:
+def bulk(db: Session, flt: JobFilter, action: str, *, by: uuid.UUID | None = None, via: str = "ops"
+         ) -> tuple[list[Job], list[dict[str, str]]]:
     """Retry (failed) or cancel (queued/retrying) every matching job, each under its own savepoint.
 
-    Jobs that cannot move (another job holds their dedupe key, or they changed meanwhile) are
-    reported as skipped instead of failing the whole request.
+    Jobs that cannot move (another job holds their dedupe key, their retries are spent, their note may
+    already be on the ticket, or they changed meanwhile) are reported as skipped instead of failing the
+    whole request.
     """
-    move = state_machine.retry if action == "retry" else state_machine.cancel
+
+    def move(db: Session, job: Job) -> Job:
+        if action == "retry":
+            return state_machine.retry(db, job, via=via, by=by)
+        return state_machine.cancel(db, job)
+
     wanted = state_machine.sources(state_machine.QUEUED if action == "retry" else state_machine.CANCELLED)
     if flt.status and flt.status not in wanted:
         raise Invalid("validation_failed", f"{action} applies to jobs in status {', '.join(wanted)}")
@@ -150,7 +161,8 @@ def dead_letters(r: RedisClient, ns: str, limit: int = 500) -> list[dict[str, An
     return out
 
 
-def requeue_dead_letters(db: Session, r: RedisClient, ns: str) -> tuple[list[JobRef], list[str]]:
+def requeue_dead_letters(db: Session, r: RedisClient, ns: str, by: uuid.UUID | None = None
+                         ) -> tuple[list[JobRef], list[str]]:
     """Requeue through our job rows: active jobs are re-dispatched, failed ones retried.
 
     Returns (refs to dispatch after commit, dead message ids to purge after commit).
@@ -168,7 +180,7 @@ def requeue_dead_letters(db: Session, r: RedisClient, ns: str) -> tuple[list[Job
         if job.status == state_machine.FAILED:
             try:
                 with db.begin_nested():
-                    state_machine.retry(db, job)
+                    state_machine.retry(db, job, via="dead_letter", by=by)
             except DomainError:
                 continue
         if job.status in state_machine.WAITING:

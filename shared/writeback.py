@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from db.models import AiSession, Job
 from shared.errors import Conflict
+from shared.jobs import state_machine
 from shared.jobs.service import create_job
 
 KIND = {"resolution_note": "writeback.resolution_note", "escalation_package": "writeback.escalation_package"}
@@ -39,6 +40,11 @@ def summary_line(markdown: str, given: str | None) -> str:
     return ""
 
 
+# The recovery points that say a note was (or may have been) sent: a job superseding a failed or cancelled one
+# starts from them, so it looks for that note before posting and never posts it twice.
+NOTE_STEPS = ("note_attempted", "note_posted")
+
+
 def request_writeback(
     db: Session,
     session: AiSession,
@@ -52,19 +58,21 @@ def request_writeback(
 ) -> Job:
     """Lock the session, enforce the state rules, and create the job (Conflict while another is in flight)."""
     check_state(session, kind)
-    blocked = db.execute(
-        select(Job.id)
-        .where(Job.session_id == session.id, Job.kind == KIND[kind], Job.status == "failed",
-               Job.steps.has_key("note_posted"))
-        .order_by(Job.created_at.desc())
-        .limit(1)
+    prior = db.execute(
+        select(Job).where(Job.session_id == session.id, Job.kind == KIND[kind])
+        .order_by(Job.created_at.desc()).limit(1)
     ).scalar_one_or_none()
-    if blocked is not None:
-        # Its note is already on the ticket: a new job would post it twice. Retrying resumes after it.
-        raise state_conflict(
-            f"writeback job {blocked} already posted this note and then failed; retry it with POST /api/v1/jobs/{blocked}/retry",
-            job_id=str(blocked),
-        )
+    carried: dict[str, Any] = {}
+    if prior is not None and prior.status in (state_machine.FAILED, state_machine.CANCELLED):
+        carried = {step: prior.steps[step] for step in NOTE_STEPS if step in (prior.steps or {})}
+        retries_left = len(prior.retries or []) < state_machine.MAX_MANUAL_RETRIES
+        if "note_posted" in carried and prior.status == state_machine.FAILED and retries_left:
+            # Its note is on the ticket: retrying resumes after it (a new job would carry it over just the same).
+            raise state_conflict(
+                f"writeback job {prior.id} already posted this note and then failed; "
+                f"retry it with POST /api/v1/jobs/{prior.id}/retry",
+                job_id=str(prior.id),
+            )
     job, created = create_job(
         db,
         account_id=session.account_id,
@@ -75,6 +83,7 @@ def request_writeback(
         dedupe_key=f"writeback:{session.id}",
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
+        steps=carried,
     )
     if not created:
         raise state_conflict(f"writeback job {job.id} is already in flight for this session", job_id=str(job.id))

@@ -305,7 +305,7 @@ def start_worker(settings: Settings, threads: int = 4, pools: dict[str, int] | N
     register_actors(broker)
     res = Resources.create(settings)
     res.set_worker_threads(sum(pools.values()) if pools else threads)
-    res.heartbeat = Heartbeat(res, settings.flowpilot_heartbeat_interval_s)
+    res.heartbeat = Heartbeat(res, settings.flowpilot_heartbeat_interval_s, broker_id=broker.broker_id)
     res.heartbeat.start()
     resources_mod.install(res)
     if pools:

@@ -199,6 +199,8 @@ def jobs_sweep(loop: bool, as_json: bool) -> None:
             st.namespace,
             stale_after_s=s.flowpilot_stale_heartbeat_s,
             redispatch_after_s=s.flowpilot_redispatch_after_s,
+            backoff_s=s.flowpilot_backoff_base_s,
+            backoff_max_s=s.flowpilot_backoff_max_s,
         )
 
     if loop:

@@ -74,7 +74,7 @@ def _bulk(action: str, status: str | None, kind: str | None, account_id: uuid.UU
     st = state()
     try:
         with transaction(st.engine, SYSTEM) as db:
-            done, skipped = ops.bulk(db, _filter(status, kind, account_id, ids), action)
+            done, skipped = ops.bulk(db, _filter(status, kind, account_id, ids), action, via="cli")
             refs = [JobRef.of(j) for j in done]
     except DomainError as err:
         raise click.ClickException(err.detail) from None

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Flask, Response, g
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from db.engine import Scope, open_session
@@ -104,9 +105,14 @@ def init_app(app: Flask) -> None:
                     session.commit()
                 else:
                     session.rollback()
-            except Exception:
+            except Exception as exc:
                 log.exception("commit failed")
                 session.rollback()
+                if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    # The connection broke during COMMIT: it may have been applied (a job then still runs: the
+                    # sweeper sends it). Say so instead of "nothing was written".
+                    return problem(500, "internal_error", "the connection to the database broke while saving; the "
+                                   "change may have been saved: repeat the request with the same Idempotency-Key")
                 return problem(500, "internal_error", "could not save the change; nothing was written")
             finally:
                 session.close()

@@ -27,7 +27,8 @@ class WorkerResources(Middleware):
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         res = Resources.create(self.settings)
-        res.heartbeat = Heartbeat(res, self.settings.flowpilot_heartbeat_interval_s)
+        res.heartbeat = Heartbeat(res, self.settings.flowpilot_heartbeat_interval_s,
+                                  broker_id=getattr(broker, "broker_id", None))  # a RedisBroker's consumer id
         res.heartbeat.start()
         resources_mod.install(res)
 
@@ -59,7 +60,9 @@ def build_broker(settings: Settings, *, with_resources: bool = True) -> RedisBro
         url=settings.redis_url,
         namespace=settings.flowpilot_redis_namespace,
         middleware=middleware,
-        heartbeat_timeout=30_000,
+        # Silent this long, a worker is dead to Dramatiq's maintenance (its fetched messages are requeued),
+        # as it is to our sweeper; our heartbeat thread keeps a live one beating.
+        heartbeat_timeout=int(settings.flowpilot_stale_heartbeat_s * 1000),
     )
     for queue in QUEUES:
         broker.declare_queue(queue)

@@ -1,18 +1,20 @@
 """What a job handler sees: its payload, its recovery points, fenced writes to its own row, capacity slots."""
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.orm import Session
 
 from db.engine import Scope, transaction
 from db.models import PsaConnection
+from shared.capacity import CapacityBusy
 from shared.errors import JobError
 from shared.jobs import state_machine
 from shared.jobs.kinds import spec_for
@@ -27,6 +29,20 @@ R = TypeVar("R")
 
 class FencedOut(Exception):
     """Our claim is gone (the sweeper rescued the job or it was cancelled): stop without writing."""
+
+
+class Postpone(Exception):
+    """The job cannot start its work yet (no free slot, another owner's write still in flight): the runner
+    puts it back, due shortly, with its attempt given back; no worker thread waits meanwhile."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for a Postgres advisory lock (a collision only makes two holders wait)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 @dataclass
@@ -57,6 +73,7 @@ class JobContext:
     def slot(self, kind: Literal["llm", "psa"]) -> Iterator[None]:
         """Hold one of the tenant's (and the platform's) concurrent LLM or PSA call slots while inside.
 
+        None free → Postpone: the job goes back to `retrying` with its attempt, no thread waits for a slot.
         The offline generator calls nothing remote, so it takes no LLM slot.
         """
         res = self.resources
@@ -64,7 +81,12 @@ class JobContext:
         if capacity is None or (kind == "llm" and res.generator.name == "offline"):
             yield
             return
-        with capacity.slot(str(self.account_id)):
+        with ExitStack() as held:
+            try:
+                held.enter_context(capacity.slot(str(self.account_id)))
+            except CapacityBusy as busy:
+                raise Postpone(busy.code, f"all {kind.upper()} slots are busy; waiting without using an attempt"
+                               ) from None
             yield
 
     def llm(self, call: Callable[[], R]) -> R:
@@ -91,6 +113,19 @@ class JobContext:
         if usage:
             record_llm_tokens(res.redis, res.namespace, model=getattr(answer, "model", None), usage=usage)
         return answer
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Be the only holder of `name` (across every worker process) while inside; a holder elsewhere →
+        Postpone. A Postgres advisory lock in a transaction of its own: a holder that dies releases it."""
+        with self.resources.engine.connect() as conn:
+            if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock_key(name)}).scalar_one():
+                raise Postpone("write_in_flight", "another worker is still writing this (its request may be "
+                               "in flight); waiting for it to end")
+            try:
+                yield
+            finally:
+                conn.rollback()  # ends the transaction: the lock goes with it
 
     def psa(self, conn: PsaConnection) -> PsaProvider:
         """The PSA client for a connection, with this worker's HTTP pool and every call counted in metrics."""

@@ -5,6 +5,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
 from sqlalchemy import func, update
@@ -19,9 +20,14 @@ log = logging.getLogger(__name__)
 class Heartbeat:
     """Beats every `interval` for the claimed jobs; one UPDATE per tick, however many jobs run."""
 
-    def __init__(self, resources: Resources, interval: float) -> None:
+    def __init__(self, resources: Resources, interval: float, *, presence: bool = True,
+                 broker_id: str | None = None) -> None:
         self._resources = resources
         self._interval = interval
+        self._presence = presence  # the "workers seen" key: worker processes only, not sandboxes
+        # Dramatiq's consumers beat only when they fetch, so a process whose threads are all busy looks dead to
+        # its maintenance (which then hands its messages to others): we beat for them.
+        self._broker_id = broker_id
         self._claims: set[uuid.UUID] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -49,7 +55,11 @@ class Heartbeat:
         ns = self._resources.namespace
         try:
             # Presence key for ops ("workers seen"); expires if the process dies.
-            self._resources.redis.set(f"{ns}:workers:{self.worker_id}", len(tokens), ex=int(self._interval * 3) + 1)
+            if self._presence:
+                self._resources.redis.set(f"{ns}:workers:{self.worker_id}", len(tokens),
+                                          ex=int(self._interval * 3) + 1)
+            if self._broker_id is not None:
+                self._resources.redis.zadd(f"{ns}:__heartbeats__", {self._broker_id: int(time.time() * 1000)})
         except Exception as exc:
             log.debug("presence beat failed: %s", exc)
         for capacity in (self._resources.llm_capacity, self._resources.psa_capacity):

@@ -57,7 +57,8 @@ class Resources:
 
         def capacity(name: str, global_limit: int, tenant_limit: int) -> Capacity:
             return Capacity(res.redis, settings.flowpilot_redis_namespace, name, global_limit=global_limit,
-                            tenant_limit=tenant_limit, ttl_ms=lease_ms)
+                            tenant_limit=tenant_limit, ttl_ms=lease_ms,
+                            wait_s=0)  # no free slot: the job is postponed, it waits in no worker thread
 
         res.llm_capacity = capacity("llm", settings.flowpilot_llm_max_concurrency,
                                     settings.flowpilot_llm_tenant_concurrency)

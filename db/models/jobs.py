@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, created_at, pk, updated_at
@@ -37,7 +38,7 @@ class Job(Base):
             unique=True,
             postgresql_where=text("dedupe_key IS NOT NULL AND status IN ('queued','running','retrying')"),
         ),
-        # Idempotency-Key replays are looked up per caller.
+        # Idempotency-Key replays are looked up per caller. NULLS NOT DISTINCT: operators' jobs have no account.
         Index(
             "uq_jobs_idempotency",
             "account_id",
@@ -45,6 +46,7 @@ class Job(Base):
             "idempotency_key",
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
+            postgresql_nulls_not_distinct=True,
         ),
         # Sweeper: overdue queued/retrying jobs and running jobs with stale heartbeats.
         Index(
@@ -53,6 +55,9 @@ class Job(Base):
             postgresql_where=text("status IN ('queued','retrying')"),
         ),
         Index("ix_jobs_sweep_running", "heartbeat_at", postgresql_where=text("status = 'running'")),
+        # Sweeper: waiting jobs whose message was checked (or sent) longest ago come first.
+        Index("ix_jobs_sweep_dispatched", "dispatched_at", "id",
+              postgresql_where=text("status IN ('queued','retrying')")),
         Index("ix_jobs_account_created", "account_id", "created_at", "id"),
         Index("ix_jobs_status_kind", "status", "kind"),
         Index("ix_jobs_session", "session_id", "created_at"),
@@ -75,6 +80,10 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None]
     error: Mapped[dict[str, Any] | None]
     steps: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'::jsonb"))
+    # Manual retries, each {at, by, via}: bounded per job (state_machine.MAX_MANUAL_RETRIES).
+    retries: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    # Worker processes that died while running it; a suspect's next attempt runs alone (workers/sandbox.py).
+    crashes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
@@ -131,6 +140,9 @@ class Batch(Base):
     status: Mapped[str] = mapped_column(String(16), default="expanding", server_default="expanding")
     total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cursor: Mapped[str | None] = mapped_column(Text)
+    # Sessions whose child could not be created or retried ({session_id, job_id, code}; the first SKIPPED_KEPT).
+    skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    skipped_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()

@@ -41,11 +41,14 @@ def create_job(
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
     queue: str | None = None,
+    steps: dict[str, Any] | None = None,
 ) -> tuple[Job, bool]:
-    """Insert a queued job, or return the active job holding `dedupe_key` (created=False)."""
+    """Insert a queued job, or return the active job holding `dedupe_key` (created=False).
+
+    `steps`: recovery points the new job starts from (those of a job it supersedes)."""
     new = NewJob(kind=kind, account_id=account_id, payload=payload or {}, created_by=created_by,
                  session_id=session_id, batch_id=batch_id, dedupe_key=dedupe_key,
-                 idempotency_key=idempotency_key, fingerprint=fingerprint, queue=queue)
+                 idempotency_key=idempotency_key, fingerprint=fingerprint, queue=queue, steps=steps)
     return insert_jobs(db, [new])[0]
 
 

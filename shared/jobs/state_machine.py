@@ -6,8 +6,10 @@ transition that writes it. Nothing else in the code base writes `jobs.status`.
                         │  │              │ └──retry_later──▶ retrying ──claim──▶ running
                         │  └──────────────┘ (rescue_stale: running → retrying | failed, by the sweeper)
                         └──cancel──▶ cancelled ◀──cancel── retrying
+    postpone: running → retrying with the attempt given back (no slot free yet, another write in flight);
+    crashed: running → failed, the job killed the process it ran in alone (workers/sandbox.py).
 
-Transitions a worker makes while it holds the job (succeed, fail, retry_later, and the non-status writes of
+Transitions a worker makes while it holds the job (succeed, fail, retry_later, postpone, crashed, and the writes of
 `fenced_write`) are fenced by its claim token: a worker whose claim was taken over writes nothing.
 The hot path (claim, succeed without domain writes, the keyless insert of POST /jobs) runs as one-round-trip
 statements (db/oneshot.py); everything else runs in the caller's transaction, which the caller commits.
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, and_, bindparam, case, func, select, update
+from sqlalchemy import ColumnElement, Engine, Row, and_, bindparam, case, func, select, text, update
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -91,6 +93,7 @@ class NewJob:
     idempotency_key: str | None = None
     fingerprint: str | None = None
     queue: str | None = None
+    steps: dict[str, Any] | None = None  # recovery points carried over from the job this one supersedes
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     def row(self) -> dict[str, Any]:
@@ -98,7 +101,7 @@ class NewJob:
         return {
             "id": self.id, "account_id": self.account_id, "kind": self.kind, "queue": self.queue or spec.queue,
             "status": QUEUED, "attempts": 0, "max_attempts": spec.max_attempts, "payload": self.payload,
-            "steps": {}, "created_by": self.created_by, "session_id": self.session_id, "batch_id": self.batch_id,
+            "steps": dict(self.steps or {}), "created_by": self.created_by, "session_id": self.session_id, "batch_id": self.batch_id,
             "dedupe_key": self.dedupe_key, "idempotency_key": self.idempotency_key,
             "request_fingerprint": self.fingerprint,
         }
@@ -227,32 +230,64 @@ def retry_later(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[st
                                        "dispatched_at": due, "claim_token": None})
 
 
+def postpone(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, Any], delay_s: float) -> bool:
+    """running → retrying, due in `delay_s`, with the claim's attempt given back: the job could not start its
+    work yet (no LLM/PSA slot free, another owner's write still in flight), so waiting costs it nothing."""
+    due = func.now() + timedelta(seconds=delay_s)
+    return _fenced(db, job_id, token, {"status": RETRYING, "error": error, "attempts": _c.attempts - 1,
+                                       "next_attempt_at": due, "dispatched_at": due, "claim_token": None})
+
+
+def crashed(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, Any]) -> bool:
+    """running → failed: the job killed the process it ran in alone (workers/sandbox.py), after an earlier
+    worker process already died under it. Counted with the sweeper's crashes."""
+    return _fenced(db, job_id, token, {"status": FAILED, "error": error, "finished_at": func.now(),
+                                       "crashes": _c.crashes + 1, "claim_token": None})
+
+
 # ------------------------------------------------------------------------------------ sweeper transition
 
 WORKER_LOST = {"code": "worker_lost", "message": "the worker running this job stopped sending heartbeats"}
 
 
-def rescue_stale(db: Session, stale_after_s: float) -> Sequence[Any]:
-    """running → retrying (or failed when its attempts are spent) for jobs whose heartbeat went stale."""
+def rescue_stale(db: Session, stale_after_s: float, backoff_s: float = 2.0, backoff_max_s: float = 300.0
+                 ) -> Sequence[Any]:
+    """running → retrying for jobs whose heartbeat went stale: their worker process is gone or cut off.
+
+    We cannot tell which of a dead process's jobs killed it, so none is charged the attempt; each counts a
+    crash instead, comes back after a backoff that doubles per crash, and runs its next attempt alone
+    (workers/sandbox.py). A job whose worker died under it `max_attempts` times is failed `worker_lost`.
+    Rows: (id, status, account_id, kind, queue, delay_ms) — the caller sends each rescued job's delayed message.
+    """
     now = func.now()
-    exhausted = Job.attempts >= Job.max_attempts
+    exhausted = Job.crashes + 1 >= Job.max_attempts
+    backoff = func.least(backoff_max_s, backoff_s * func.power(2, Job.crashes)) * text("interval '1 second'")
     return db.execute(
         update(Job)
         .where(Job.status == RUNNING, Job.heartbeat_at < now - timedelta(seconds=stale_after_s))
         .values(
             status=case((exhausted, FAILED), else_=RETRYING),
             finished_at=case((exhausted, now), else_=None),
-            next_attempt_at=case((exhausted, None), else_=now),
-            dispatched_at=None,
+            next_attempt_at=case((exhausted, None), else_=now + backoff),
+            attempts=func.greatest(Job.attempts - 1, 0),
+            crashes=Job.crashes + 1,
+            dispatched_at=now,
             claim_token=None,
             error=WORKER_LOST,
             updated_at=now,
         )
-        .returning(Job.id, Job.status)
+        .returning(Job.id, Job.status, Job.account_id, Job.kind, Job.queue,
+                   (func.extract("epoch", Job.next_attempt_at - now) * 1000).label("delay_ms"))
     ).all()
 
 
 # ------------------------------------------------------------------------------- user and operator moves
+
+
+# A recovery point saying an external write may already have happened (the note POST): such a job must
+# finish, checking the PSA before it writes again. Cancelled, its write could be repeated by a later job.
+IRREVOCABLE_STEPS = ("note_attempted",)
+MAX_MANUAL_RETRIES = 3
 
 
 def cancel(db: Session, job: Job) -> Job:
@@ -260,31 +295,41 @@ def cancel(db: Session, job: Job) -> Job:
     if not allowed(job.status, CANCELLED):
         raise Conflict("job_not_cancellable",
                        f"job is {job.status}; only {' or '.join(sources(CANCELLED))} jobs can be cancelled")
+    if any(step in (job.steps or {}) for step in IRREVOCABLE_STEPS):
+        raise Conflict("job_not_cancellable", "the job has already sent its note to the PSA (or may have); "
+                       "it finishes on its own, so the note is never posted twice")
     cancel_where(db, Job.id == job.id)
     db.refresh(job)
     return job
 
 
 def cancel_where(db: Session, *where: ColumnElement[bool]) -> list[uuid.UUID]:
-    """queued | retrying → cancelled for every matching job (a batch's children); the ids cancelled."""
+    """queued | retrying → cancelled for every matching job (a batch's children); the ids cancelled.
+
+    Jobs past an irrevocable step are left to finish (see `cancel`)."""
     return list(db.execute(
         update(Job)
-        .where(and_(*where), Job.status.in_(sources(CANCELLED)))
+        .where(and_(*where), Job.status.in_(sources(CANCELLED)),
+               *(~Job.steps.has_key(step) for step in IRREVOCABLE_STEPS))
         .values(status=CANCELLED, finished_at=func.now(), next_attempt_at=None, claim_token=None,
                 updated_at=func.now())
         .returning(Job.id)
     ).scalars())
 
 
-def retry(db: Session, job: Job, **moved: Any) -> Job:
+def retry(db: Session, job: Job, *, via: str = "api", by: uuid.UUID | None = None, **moved: Any) -> Job:
     """failed → queued with a fresh attempt budget; recorded steps are kept so the work resumes after them.
 
-    Refused while another active job holds the same dedupe key (it already does this work). `moved` may
-    re-home the job (a batch adopting it: `batch_id`, `queue`). `job` is locked by the caller.
+    Manual: at most MAX_MANUAL_RETRIES per job, each recorded in `retries` ({at, by, via}). Refused while
+    another active job holds the same dedupe key (it already does this work). `moved` may re-home the job
+    (a batch adopting it: `batch_id`, `queue`). `job` is locked by the caller.
     """
     if not allowed(job.status, QUEUED):
         raise Conflict("job_not_retryable",
                        f"job is {job.status}; only {' or '.join(sources(QUEUED))} jobs can be retried")
+    if len(job.retries or []) >= MAX_MANUAL_RETRIES:
+        raise Conflict("retry_limit_reached",
+                       f"job was already retried {MAX_MANUAL_RETRIES} times by hand; fix the cause and submit anew")
     if job.dedupe_key:
         holder = db.execute(
             select(Job.id).where(Job.dedupe_key == job.dedupe_key, Job.status.in_(ACTIVE), Job.id != job.id)
@@ -295,7 +340,13 @@ def retry(db: Session, job: Job, **moved: Any) -> Job:
         update(Job)
         .where(Job.id == job.id, Job.status == FAILED)
         .values(status=QUEUED, attempts=0, finished_at=None, next_attempt_at=None, claim_token=None,
-                dispatched_at=func.now(), updated_at=func.now(), **moved)
+                dispatched_at=func.now(), updated_at=func.now(), retries=Job.retries.op("||")(_retry_entry(by, via)),
+                **moved)
     )
     db.refresh(job)
     return job
+
+
+def _retry_entry(by: uuid.UUID | None, via: str) -> Any:
+    stamp = func.to_char(func.now().op("AT TIME ZONE")("UTC"), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    return func.jsonb_build_array(func.jsonb_build_object("at", stamp, "by", str(by) if by else None, "via", via))

@@ -108,7 +108,7 @@ def stack(**overrides: Any) -> Iterator[Stack]:
     finally:
         server.shutdown()
         app.extensions["flowpilot"].dispose()
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(settings.redis_url)
         keys = list(client.scan_iter(f"{namespace}*"))
         if keys:
             client.delete(*keys)

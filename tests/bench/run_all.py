@@ -24,7 +24,7 @@ from tests.bench.harness import emit, table
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "tests" / "bench" / "results"
-BENCHES = ("previews", "writeback", "batches", "watchers", "pipeline")
+BENCHES = ("previews", "writeback", "batches", "watchers", "backlog", "pipeline")
 
 
 def _exists(name: str) -> bool:
@@ -128,6 +128,15 @@ def rows_for(name: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         c = _g(d, "completion", "finished_to_response") or {}
         rows.append((name, "all jobs released at once: finished_at -> waiter response p50 / p95",
                      f"{_f(c.get('p50_ms'))} / {_f(c.get('p95_ms'))} ms", f"n={c.get('n')}"))
+    elif name == "backlog":
+        n, o = d.get("only_lost", {}), d.get("baseline_resend_overdue", {})
+        rows += [
+            (name, f"sweeper duplicate deliveries, {d.get('jobs')} batch children behind a busy pool",
+             f"{n.get('duplicates')} ({_f(100 * (n.get('duplicate_ratio') or 0), 2)} %)",
+             f"old rule {o.get('duplicates')} ({_f(100 * (o.get('duplicate_ratio') or 0), 1)} %) in the same "
+             f"{_f(_g(d, 'config', 'window'), 0)} s"),
+            (name, "really lost messages found by the sweeper", f"{n.get('lost_found')} / {d.get('lost')}", ""),
+        ]
     elif name == "pipeline":
         raw = _g(d, "raw_send_and_process", "messages_per_s")
         e2e = d.get("end_to_end", {})
@@ -170,7 +179,7 @@ def rows_for(name: str, r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--skip", default="", help="comma-separated: previews,writeback,batches,watchers,pipeline")
+    ap.add_argument("--skip", default="", help="comma-separated: previews,writeback,batches,watchers,backlog,pipeline")
     for b in BENCHES:
         ap.add_argument(f"--{b}-args", default="", help=f"extra arguments for bench_{b}")
     args = ap.parse_args(argv)

@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 FAULTS = frozenset({
-    "status500", "status409", "status429", "redirect", "slow", "drop",
-    "store_then_drop", "store_then_timeout", "patch_ignored",
+    "status500", "status409", "status429", "redirect", "slow", "stall", "drop",
+    "store_then_drop", "store_then_timeout", "store_then_status", "patch_ignored",
 })
 _ALIASES = {"500": "status500", "409": "status409", "429": "status429", "status429_cdn": "status429"}
 ENDPOINTS = frozenset({"companyinfo", "notes", "ticket", "statuses", "boards", "systeminfo", "*"})
@@ -117,6 +117,22 @@ class CwState:
                 return queue.popleft()
         return None
 
+    def take_stall(self, method: str, raw_path: str) -> float:
+        """Seconds to wait *before* this request is processed (a `stall` fault at the head of its queue).
+
+        Unlike `slow` (stored at once, answered late), a stalled write lands only after the wait: what a
+        request still in flight looks like to anyone who lists the ticket meanwhile.
+        """
+        endpoint = self._endpoint(urlsplit(raw_path).path)[0]
+        with self.lock:
+            for key in ((method, endpoint), ("*", endpoint), (method, "*"), ("*", "*")):
+                queue = self.faults.get(key)
+                if queue:
+                    if queue[0].name != "stall":
+                        return 0.0
+                    return float(queue.popleft().params.get("seconds", 2.0))
+        return 0.0
+
     def ticket_json(self, ticket: dict[str, Any]) -> dict[str, Any]:
         board = self.boards[ticket["board_id"]]
         status = board["statuses"].get(ticket["status_id"], {"id": ticket["status_id"], "name": "?", "closed": False})
@@ -151,17 +167,7 @@ class CwState:
     def _route_and_answer(
         self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, site_url: str
     ) -> tuple[str, dict[str, str], SimResponse, Fault | None]:
-        if path.startswith("/login/companyinfo/"):
-            endpoint, params, codebase_ok = "companyinfo", {"id": path.rsplit("/", 1)[1]}, True
-        else:
-            endpoint, params, codebase_ok = "unknown", {}, False
-            match = _API_RE.match(path)
-            if match:
-                codebase_ok = match["codebase"] == self.codebase
-                for name, pattern in _ROUTES:
-                    route = pattern.match(match["rest"])
-                    if route:
-                        endpoint, params = name, route.groupdict()
+        endpoint, params, codebase_ok = self._endpoint(path)
         if endpoint == "unknown" or not codebase_ok:
             page = b"<html><body><h1>404 - File or directory not found.</h1></body></html>"
             return endpoint, params, SimResponse(404, page, {"Content-Type": "text/html"}), None
@@ -170,6 +176,12 @@ class CwState:
         if pre is not None:
             return endpoint, params, pre, fault
         resp = self._answer(method, endpoint, params, query, headers, body, site_url, fault)
+        if fault is not None and fault.name == "store_then_status" and resp.status < 300:
+            # Stored, then the server fails anyway (a workflow rule, a proxy): the client sees only the error.
+            status = int(fault.params.get("status", 503))
+            retry = {"Retry-After": str(fault.params["retry_after"])} if "retry_after" in fault.params else {}
+            return endpoint, params, _json(status, {"code": "UnexpectedError", "message": "Service unavailable"},
+                                           retry), fault
         if fault is not None:
             resp.sleep_before = float(fault.params.get("seconds", 2.0)) if fault.name == "slow" else 0.0
             if fault.name == "store_then_drop":
@@ -178,12 +190,27 @@ class CwState:
                 resp.after, resp.sleep_after = "timeout", float(fault.params.get("seconds", 3.0))
         return endpoint, params, resp, fault
 
+    def _endpoint(self, path: str) -> tuple[str, dict[str, str], bool]:
+        """(endpoint name, route parameters, whether the codebase in the URL is the current one)."""
+        if path.startswith("/login/companyinfo/"):
+            return "companyinfo", {"id": path.rsplit("/", 1)[1]}, True
+        match = _API_RE.match(path)
+        if match:
+            for name, pattern in _ROUTES:
+                route = pattern.match(match["rest"])
+                if route:
+                    return name, route.groupdict(), match["codebase"] == self.codebase
+        return "unknown", {}, False
+
     def _pre_fault(self, fault: Fault | None) -> SimResponse | None:
         """Faults from the infrastructure in front of CW: nothing is processed."""
         if fault is None:
             return None
-        if fault.name == "status500":
-            return _cw_error(500, "UnexpectedError", "An unexpected error has occurred")
+        if fault.name == "status500":  # status=503 etc. and retry_after=N are optional
+            resp = _cw_error(int(fault.params.get("status", 500)), "UnexpectedError", "An unexpected error has occurred")
+            if "retry_after" in fault.params:
+                resp.headers["Retry-After"] = str(fault.params["retry_after"])
+            return resp
         if fault.name == "status409":
             return _cw_error(409, "RecordInUse", "The record is in use by another member")
         if fault.name == "status429":

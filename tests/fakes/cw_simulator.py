@@ -46,6 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         delay = self.sim.delay_s  # one read: a concurrent change applies from the next request
+        delay += self.sim.state.take_stall(self.command, self.path)
         if delay > 0:
             self.sim._stopping.wait(delay)
         resp = self.sim.state.handle(self.command, self.path, headers, body, self.sim.site_url)
@@ -165,8 +166,10 @@ class CwSimulator:
         """Queue a fault for the next matching request(s). See module docs of cw_sim_state.
 
         endpoint: "companyinfo" | "notes" | "ticket" | "statuses" | "*"; method may be "*".
-        fault: status500 ("500"), status409, status429 (retry_after=N, cdn=True for an HTML body;
-        alias status429_cdn), redirect (location=URL, status=302), slow (seconds=N), drop,
+        fault: status500 ("500"; status=5xx, retry_after=N optional), status409, status429 (retry_after=N, cdn=True for an HTML body;
+        alias status429_cdn), redirect (location=URL, status=302), slow (seconds=N: stored, answered late),
+        stall (seconds=N: processed, e.g. the note stored, only after the wait), drop,
+        store_then_status (status=503, retry_after=N: stored, then answered with that error),
         store_then_drop, store_then_timeout
         (seconds=N), patch_ignored.
         """

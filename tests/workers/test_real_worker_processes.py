@@ -31,7 +31,8 @@ def test_sigkilled_worker_mid_job_is_recovered_by_sweeper(app, settings, setting
     assert rescued["status"] == "retrying" and rescued["error"]["code"] == "worker_lost"
     with worker_process(settings_env):
         done = wait_job(client, operator, job_id, timeout=30)
-    assert done["status"] == "succeeded" and done["attempts"] == 2 and done["result"]["echo"] == {"k": 1}
+    # The dead process cost it no attempt; its next one ran alone (workers/sandbox.py).
+    assert done["status"] == "succeeded" and done["attempts"] == 1 and done["result"]["echo"] == {"k": 1}
     with transaction(engine, SYSTEM) as db:
         assert db.get(Job, uuid.UUID(job_id)).claim_token is None
 

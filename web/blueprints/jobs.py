@@ -11,7 +11,7 @@ from sqlalchemy import Row
 
 from db.models import Job
 from shared import limits
-from shared.errors import not_found
+from shared.errors import PermissionDenied, not_found
 from shared.jobs import state_machine
 from shared.jobs.notify import MAX_WAIT_S, ChangeWaiter
 from shared.jobs.oneshots import read_job
@@ -19,7 +19,7 @@ from shared.jobs.serialize import job_etag, job_to_dict
 from shared.jobs.service import JobRef, create_job
 from shared.jobs.state_machine import insert_job
 from shared.lookup import fetch
-from web.auth import ADMIN_UP, L1_UP, principal, require
+from web.auth import ADMIN_UP, ENGINEER_UP, L1_UP, principal, require
 from web.db import db, dispatch_after_commit, end_transaction, notify_after_commit, request_scope
 from web.idempotency import idempotency_key
 from web.openapi import doc
@@ -29,6 +29,7 @@ from web.validation import Strict, parse_body, parse_query
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs")
 
+BATCH_EXPAND = "batch.expand"
 
 
 class JobCreate(Strict):
@@ -39,6 +40,8 @@ class JobCreate(Strict):
     fail_attempts: int = Field(default=0, ge=0, le=10, description="diagnostic: fail the first N attempts")
     fail_permanently: bool = Field(default=False, description="diagnostic: fail without retrying")
     retry_after_s: float | None = Field(default=None, ge=0, le=3600)
+    crash_worker: Literal["sigkill", "segfault"] | None = Field(
+        default=None, description="diagnostic, operators only: the job kills the worker process it runs in")
 
 
 class JobWait(Strict):
@@ -66,10 +69,14 @@ def create() -> Any:
     cap = limits.MAX_TENANT_ECHO_DELAY_MS
     if not p.is_operator and body.delay_ms > cap:  # the sleep holds a worker thread
         raise limits.too_large("validation_failed", "delay_ms", f"delay_ms is at most {cap} for tenant users", cap)
+    if body.crash_worker and not p.is_operator:
+        raise PermissionDenied("forbidden", "only platform operators may submit a job that kills its worker")
     options = body.model_dump(exclude={"kind", "payload"})
     payload = {"payload": body.payload, "_options": options}
     if idempotency_key() is None:  # the common case: one statement, committed in one round trip
-        end_transaction()  # (see get(): never hold the token lookup's connection while taking another)
+        # The request's own transaction ends first: no connection is held while taking another, and once the
+        # job has committed nothing is left whose failure could make us answer "nothing was written".
+        end_transaction()
         row = insert_job(state().engine, request_scope(), account_id=p.account_id, kind=body.kind, payload=payload,
                          created_by=p.user_id)
         dispatch_after_commit(JobRef.of(row))
@@ -136,11 +143,22 @@ def _wait_for_change(waiter: ChangeWaiter, job_id: uuid.UUID, scope: Any, baseli
             return latest
 
 
+def may_act_on(job: Job) -> Job:
+    """Who may cancel or retry what: writebacks and the rest engineer and above, `batch.expand` admin and above,
+    an `l1` user only the L1 jobs they created (operators anything, through the system scope)."""
+    p = principal()
+    if p.is_operator or p.role in (ADMIN_UP if job.kind == BATCH_EXPAND else ENGINEER_UP):
+        return job
+    if p.role == "l1" and job.kind.startswith("l1.") and job.created_by == p.user_id:
+        return job
+    raise PermissionDenied("forbidden", f"your role ({p.role}) may not cancel or retry this {job.kind} job")
+
+
 @bp.post("/<uuid:job_id>/cancel")
 @require(*L1_UP, operator=True)
-@doc("Cancel a queued or retrying job")
+@doc("Cancel a queued or retrying job (not a writeback whose note may already be on the ticket)")
 def cancel(job_id: uuid.UUID) -> Any:
-    job = state_machine.cancel(db(), load_job(job_id, for_update=True))
+    job = state_machine.cancel(db(), may_act_on(load_job(job_id, for_update=True)))
     notify_after_commit(job.id)
     body = job_to_dict(job)
     return job_response(body, job_etag(body))
@@ -148,9 +166,9 @@ def cancel(job_id: uuid.UUID) -> Any:
 
 @bp.post("/<uuid:job_id>/retry")
 @require(*L1_UP, operator=True)
-@doc("Retry a failed job (recorded steps are kept)", status=202)
+@doc("Retry a failed job (recorded steps are kept; at most 3 manual retries per job)", status=202)
 def retry(job_id: uuid.UUID) -> Any:
-    job = state_machine.retry(db(), load_job(job_id, for_update=True))
+    job = state_machine.retry(db(), may_act_on(load_job(job_id, for_update=True)), via="api", by=principal().user_id)
     dispatch_after_commit(JobRef.of(job))
     return accepted(job)
 

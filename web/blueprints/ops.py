@@ -14,7 +14,7 @@ from shared.batches import batch_to_dict
 from shared.jobs import state_machine
 from shared.jobs.serialize import job_to_dict
 from shared.jobs.service import JobRef
-from web.auth import require
+from web.auth import principal, require
 from web.blueprints.jobs import load_job
 from web.db import after_commit, db, dispatch_after_commit, notify_after_commit
 from web.openapi import doc
@@ -58,7 +58,8 @@ class PurgeBody(Strict):
 
 
 def ops_job(job: Job) -> dict[str, Any]:
-    return {**job_to_dict(job), "account_id": str(job.account_id) if job.account_id else None, "queue": job.queue}
+    return {**job_to_dict(job), "account_id": str(job.account_id) if job.account_id else None, "queue": job.queue,
+            "retries": job.retries, "crashes": job.crashes}
 
 
 @bp.get("/queues")
@@ -86,7 +87,7 @@ def jobs() -> Any:
 @require(operator=True)
 @doc("Retry one failed job", status=202)
 def retry_one(job_id: uuid.UUID) -> Any:
-    job = state_machine.retry(db(), load_job(job_id, for_update=True))
+    job = state_machine.retry(db(), load_job(job_id, for_update=True), via="ops", by=principal().user_id)
     dispatch_after_commit(JobRef.of(job))
     notify_after_commit(job.id)
     return jsonify({"job": ops_job(job)}), 202
@@ -103,7 +104,7 @@ def cancel_one(job_id: uuid.UUID) -> Any:
 
 def _bulk(action: str) -> Any:
     body = parse_body(BulkAction)
-    done, skipped = ops.bulk(db(), body.to_filter(body.ids), action)
+    done, skipped = ops.bulk(db(), body.to_filter(body.ids), action, by=principal().user_id)
     if action == "retry":
         dispatch_after_commit(*(JobRef.of(j) for j in done))
     notify_after_commit(*(j.id for j in done))
@@ -149,7 +150,7 @@ def dead_letters() -> Any:
 @doc("Requeue dead letters through their job rows, then drop the dead messages")
 def requeue() -> Any:
     st = state()
-    refs, message_ids = ops.requeue_dead_letters(db(), st.redis, st.namespace)
+    refs, message_ids = ops.requeue_dead_letters(db(), st.redis, st.namespace, by=principal().user_id)
     dispatch_after_commit(*refs)
     after_commit(lambda: ops.purge_dead_letters(st.redis, st.namespace, message_ids))
     return jsonify({"requeued": len(refs), "removed": len(message_ids)})

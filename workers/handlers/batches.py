@@ -33,7 +33,7 @@ def expand(ctx: JobContext) -> dict[str, Any]:
             else:
                 ctx.set_progress({"children": total, "chunks": chunks + 1}, db)
         # After commit: the rows exist, so the doorbells may ring. Failures are re-sent by the sweeper.
-        ctx.resources.dispatcher.deliver(ctx.resources.engine, refs, pipelined=True)
+        ctx.resources.dispatcher.deliver(ctx.resources.engine, refs)
         chunks += 1
         if finished:
             return result

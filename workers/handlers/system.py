@@ -1,6 +1,9 @@
 """Diagnostic jobs that exercise the whole path (row, enqueue, claim, result)."""
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import time
 from typing import Any
 
@@ -12,9 +15,12 @@ def echo(ctx: JobContext) -> dict[str, Any]:
     """Return the payload after `delay_ms`; optional injected faults prove the retry path.
 
     `fail_attempts: N` fails the first N attempts transiently (with `retry_after_s` if given);
-    `fail_permanently: true` fails at once. Both are for tests, health checks and demos.
+    `fail_permanently: true` fails at once. Both are for tests, health checks and demos. `crash_worker`
+    (operators only) kills the process it runs in, as a memory blow-up or a segfault would.
     """
     options = ctx.payload.get("_options", {})
+    if options.get("crash_worker"):
+        _crash(str(options["crash_worker"]))
     delay_ms = int(options.get("delay_ms", 0))
     if delay_ms:
         time.sleep(delay_ms / 1000)
@@ -27,3 +33,10 @@ def echo(ctx: JobContext) -> dict[str, Any]:
             retry_after=options.get("retry_after_s"),
         )
     return {"echo": ctx.payload.get("payload", {}), "attempt": ctx.attempt}
+
+
+def _crash(how: str) -> None:
+    """A poison job on demand: SIGKILL (what the kernel's OOM killer sends) or a real segfault."""
+    if how == "segfault":
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+    os.kill(os.getpid(), signal.SIGKILL)

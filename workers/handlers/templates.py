@@ -19,7 +19,8 @@ def extract(ctx: JobContext) -> dict[str, Any]:
             raise PermanentError("fix_not_found", "the suggested fix no longer exists")
         title, session_id, account_id = fix.title, fix.session_id, fix.account_id
         facts = [f.text for f in live_facts(db, session_id)]
-    proposal = ctx.resources.generator.extract_template(script, facts)  # no transaction held across the call
+    with ctx.slot("llm"):
+        proposal = ctx.resources.generator.extract_template(script, facts)  # no transaction held across the call
     with ctx.tx() as db:
         draft = DraftTemplate(
             id=uuid.uuid4(),

@@ -1,15 +1,14 @@
 """writeback.resolution_note / writeback.escalation_package, with recovery points in `steps`.
 
 note_attempted → note_posted (id recorded before anything else) → status_changed → status_verified →
-session updated. A note whose post had an unknown outcome is looked for on the ticket and adopted,
-never posted twice.
+session updated. A note an earlier attempt may have left is looked for on the ticket and adopted, never posted
+twice (shared/note_adoption.py); a job that supersedes a failed one starts from its recovery points
+(shared/writeback.py).
 """
 from __future__ import annotations
 
-import hashlib
-import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -18,7 +17,8 @@ from db.models import AccountSettings, AiSession, PsaConnection
 from shared.errors import PermanentError
 from shared.isotime import iso
 from shared.jobs.notify import publish_change
-from shared.psa.base import Note, PsaProvider
+from shared.note_adoption import NoteAttempt, content_key, find_posted, watermark_of
+from shared.psa.base import PsaProvider
 from shared.writeback import ALLOWED_FROM
 from workers.context import JobContext
 
@@ -27,7 +27,6 @@ COLUMNS = {
     "resolution_note": ("resolution_note_markdown", "resolution_note_posted_at", "resolution_note_external_id"),
     "escalation_package": ("escalation_package_markdown", "escalation_package_posted_at", "escalation_package_external_id"),
 }
-ADOPT_WINDOW = timedelta(minutes=15)  # clock skew between us and the PSA, plus the attempt's own duration
 VERIFY_DELAYS_S = (0.0, 0.5, 1.0)  # a short, bounded re-check: some PSAs apply workflow rules async
 
 
@@ -39,11 +38,6 @@ def coerce_status_id(raw: Any) -> int | None:
     if isinstance(raw, str) and raw.strip().isdigit():
         return int(raw.strip())
     return None
-
-
-def content_key(text: str) -> str:
-    """Whitespace-insensitive hash of a note body: what the PSA stores may differ in line endings."""
-    return hashlib.sha256(re.sub(r"\s+", " ", text).strip().encode()).hexdigest()
 
 
 def _step(ctx: JobContext, name: str, data: dict[str, Any], db: Any = None) -> None:
@@ -62,17 +56,6 @@ def _step(ctx: JobContext, name: str, data: dict[str, Any], db: Any = None) -> N
 
 def _announce(ctx: JobContext) -> None:
     publish_change(ctx.resources.redis, ctx.resources.namespace, ctx.job_id)
-
-
-def find_posted(notes: list[Note], text: str, attempted_at: datetime, known_ids: set[str]) -> Note | None:
-    """Our earlier attempt's note: same content, created since that attempt, not one we already own."""
-    key = content_key(text)
-    for note in notes:
-        if note.id in known_ids or content_key(note.text) != key:
-            continue
-        if note.created_at is None or note.created_at >= attempted_at - ADOPT_WINDOW:
-            return note
-    return None
 
 
 def _finish(ctx: JobContext, kind: str, result: dict[str, Any], *, local_markdown: str | None = None) -> dict[str, Any]:
@@ -144,18 +127,23 @@ def _external(ctx: JobContext, kind: str, conn: PsaConnection, ticket_id: str, m
 
 def _post_note(ctx: JobContext, provider: PsaProvider, kind: str, ticket_id: str, markdown: str,
                known_ids: set[str]) -> dict[str, Any]:
-    attempt = ctx.steps.get("note_attempted")
-    if attempt is not None:  # an earlier attempt may have reached the PSA: look before posting again
-        found = find_posted(provider.list_notes(ticket_id), markdown, datetime.fromisoformat(attempt["at"]), known_ids)
-        if found is not None:
-            return _record_note(ctx, kind, markdown, found.id, found.created_at, adopted=True)
-    # Keep the first attempt's time: the adoption window must cover every attempt that may have landed.
-    first_at = attempt["at"] if attempt else datetime.now(UTC).isoformat()
-    _step(ctx, "note_attempted", {"at": first_at, "content_key": content_key(markdown)})
-    note = provider.post_note(
-        ticket_id, markdown, internal=kind == "escalation_package", resolution=kind == "resolution_note"
-    )
-    return _record_note(ctx, kind, markdown, note.id, note.created_at, adopted=False)
+    """Post the session's note once. Only one owner at a time may look and post (a worker whose claim was taken
+    over mid-POST still holds the lock until its POST ends); what an earlier attempt may have left is adopted."""
+    with ctx.exclusive(f"note:{ctx.session_id}:{kind}"):
+        step = ctx.steps.get("note_attempted")
+        if step is not None:  # an earlier attempt (ours, or the job's we supersede) may have reached the PSA
+            attempt = NoteAttempt.from_step(step)
+            found = find_posted(provider.list_notes(ticket_id), attempt, kind, known_ids)
+            if found is not None:
+                return _record_note(ctx, kind, found.text, found.id, found.created_at, adopted=True)
+        else:  # the session's first attempt: which notes were there before it, so none of them is ever adopted
+            attempt = NoteAttempt.first(watermark_of(provider.list_notes(ticket_id)))
+        # Fenced: if our claim is gone, nothing is sent.
+        _step(ctx, "note_attempted", attempt.sending(content_key(markdown)).to_step())
+        note = provider.post_note(
+            ticket_id, markdown, internal=kind == "escalation_package", resolution=kind == "resolution_note"
+        )
+        return _record_note(ctx, kind, markdown, note.id, note.created_at, adopted=False)
 
 
 def _record_note(ctx: JobContext, kind: str, markdown: str, note_id: str, created: datetime | None,

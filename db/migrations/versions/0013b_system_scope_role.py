@@ -12,14 +12,14 @@ A tenant table added later must use the same predicate:
 (the scalar subquery makes it one evaluation per statement, not one per row).
 
 Revision ID: 0013b
-Revises: 0003
+Revises: 0013a
 Create Date: 2026-12-02
 """
 from alembic import op
 from sqlalchemy import text
 
 revision = "0013b"
-down_revision = "0003"
+down_revision = "0013a"
 branch_labels = None
 depends_on = None
 
