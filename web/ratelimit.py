@@ -9,7 +9,8 @@ any work). A breach raises RateLimited("rate_limited"), which web/problems.py an
 The counting is the `limits` library's sliding-window counter (the engine under Flask-Limiter; one Lua call per
 request and limit). Measured on a cached GET /jobs/{id} (0.71 ms of CPU without a limit): this module adds
 0.42 ms, Flask-Limiter counting the same 0.77 ms (tests/bench/bench_ratelimit_cost.py). If Redis cannot be
-reached, each process counts in its own memory until it can.
+reached, each process counts in its own memory: its counter client gives up after 0.5 s, and after a failure the
+process does not ask Redis again for `RETRY_REDIS_S`, so a black-holed Redis never holds requests up.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from web.state import AppState
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/"
+REDIS_TIMEOUT_S = 0.5  # the counter is one Lua call: a Redis that does not answer this fast is treated as down
+RETRY_REDIS_S = 5.0  # after a failure, count in memory this long before asking Redis again
 NOT_COUNTED = ("/api/v1/auth/",)
 
 
@@ -47,25 +50,29 @@ def _counted_tenant() -> str | None:
 class TenantRateLimit:
     def __init__(self, state: AppState, limits: str) -> None:
         self.items: list[RateLimitItem] = parse_many(limits)
-        storage = RedisStorage(state.settings.redis_url, connection_pool=state.redis.connection_pool,
+        client = redis.Redis.from_url(state.settings.redis_url, socket_timeout=REDIS_TIMEOUT_S,
+                                      socket_connect_timeout=REDIS_TIMEOUT_S)
+        storage = RedisStorage(state.settings.redis_url, connection_pool=client.connection_pool,
                                key_prefix=f"{state.namespace}:ratelimit")
         self.shared = SlidingWindowCounterRateLimiter(storage)
         self.local = SlidingWindowCounterRateLimiter(MemoryStorage())  # while Redis is unreachable
         self._warned = False
+        self._redis_down_until = 0.0
 
     def check(self) -> None:
         tenant = _counted_tenant()
         if tenant is None:
             return
         for item in self.items:
-            limiter = self.shared
+            limiter = self.shared if time.monotonic() >= self._redis_down_until else self.local
             try:
                 allowed = limiter.hit(item, "tenant", tenant)
-                self._warned = False
+                self._warned = limiter is self.local and self._warned
             except redis.RedisError as exc:
                 if not self._warned:
                     log.warning("tenant rate limit counted in process memory: Redis unreachable (%s)", type(exc).__name__)
                     self._warned = True
+                self._redis_down_until = time.monotonic() + RETRY_REDIS_S
                 limiter = self.local
                 allowed = limiter.hit(item, "tenant", tenant)
             if not allowed:

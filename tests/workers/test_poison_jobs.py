@@ -36,22 +36,22 @@ def _submit(client, headers, **body) -> str:
 
 
 def test_a_process_killed_under_a_job_costs_it_no_attempt_and_the_rescue_backs_off(app, settings, settings_env,
-                                                                                   client, tenant, engine):
-    job_id = _submit(client, tenant.h(), delay_ms=4000, payload={"k": 1})
+                                                                                   client, operator, engine):
+    job_id = _submit(client, operator, delay_ms=4000, payload={"k": 1})
     with worker_process(settings_env) as proc:
-        wait_job(client, tenant.h(), job_id, until=("running",), timeout=30)
+        wait_job(client, operator, job_id, until=("running",), timeout=30)
         os.killpg(proc.pid, signal.SIGKILL)  # the host went away: nothing to do with this job
         proc.wait()
     time.sleep(settings.flowpilot_stale_heartbeat_s + 0.5)
     assert sweep(app, stale_after_s=settings.flowpilot_stale_heartbeat_s, redispatch_after_s=60).rescued == 1
-    rescued = client.get(f"/api/v1/jobs/{job_id}", headers=tenant.h()).get_json()
+    rescued = client.get(f"/api/v1/jobs/{job_id}", headers=operator).get_json()
     assert rescued["status"] == "retrying" and rescued["error"]["code"] == "worker_lost"
     assert rescued["attempts"] == 0  # not charged for the dead process
     due = datetime.fromisoformat(rescued["next_attempt_at"].replace("Z", "+00:00"))
     assert due > datetime.now(UTC)  # backs off instead of rushing back into whatever killed it
     assert _row(engine, job_id).crashes == 1
     with worker_process(settings_env):
-        done = wait_job(client, tenant.h(), job_id, timeout=40)
+        done = wait_job(client, operator, job_id, timeout=40)
     assert done["status"] == "succeeded" and done["attempts"] == 1 and done["result"]["echo"] == {"k": 1}
 
 
