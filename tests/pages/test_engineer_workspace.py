@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import re
 
-from tests.pages.conftest import DESKTOP, JOB_WAIT_MS, PHONE, RECORD_PENDING, new_session, say, shot, sign_in, suggest_fix, sync_api
+from tests.pages.conftest import (
+    DESKTOP,
+    JOB_WAIT_MS,
+    PHONE,
+    RECORD_PENDING,
+    new_session,
+    say,
+    shot,
+    sign_in,
+    suggest_fix,
+    sync_api,
+)
 
 EDIT = "Edited in the browser: the customer confirmed Outlook stopped prompting."
 
