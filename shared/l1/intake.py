@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import L1Category
+from db.models import L1Category, L1Flow
+from shared.errors import not_found
 from shared.l1 import sessions, tickets
 from shared.l1.flows import published_flows
-from shared.l1.matching import Decision, Thresholds, decide, scored_flow_dict
+from shared.l1.matching import Decision, Thresholds, decide, flow_doc, scored_flow_dict
+from shared.l1.scoring import rank
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class IntakeRequest:
     customer_name: str | None = None
     customer_contact: str | None = None
     force_build: bool = False
+    flow_id: uuid.UUID | None = None  # the technician took the suggested (or another) published flow
 
 
 def run_intake(
@@ -28,8 +31,11 @@ def run_intake(
     """Returns (response body, created): created when a ticket and a session were made."""
     categories = list(db.execute(select(L1Category).order_by(L1Category.name)).scalars())
     flows = published_flows(db)
-    decision = decide(req.problem_statement, categories=categories, flows=flows, thresholds=thresholds,
-                      force_build=req.force_build)
+    if req.flow_id is not None:
+        decision = chosen(req.problem_statement, req.flow_id, categories=categories, flows=flows)
+    else:
+        decision = decide(req.problem_statement, categories=categories, flows=flows, thresholds=thresholds,
+                          force_build=req.force_build)
     body = _explain(decision, thresholds)
     if decision.outcome in ("suggest", "out_of_scope"):
         return body, False
@@ -54,6 +60,17 @@ def run_intake(
         session=sessions.session_to_dict(session, flow, ticket),
     )
     return body, True
+
+
+def chosen(problem: str, flow_id: uuid.UUID, *, categories: list[L1Category], flows: list[L1Flow]) -> Decision:
+    """A walk on the flow the technician picked (after a `suggest`): published, in an enabled category."""
+    enabled = {c.name for c in categories if c.enabled}
+    flow = next((f for f in flows if f.id == flow_id and f.category in enabled), None)
+    if flow is None:
+        raise not_found("published flow in an enabled category", "flow_not_found")
+    scored = rank(problem, [flow_doc(flow)])
+    return Decision("matched", category=flow.category, category_enabled=True, flow=flow,
+                    flow_score=scored[0] if scored else None, reason="chosen", candidates=scored[:1])
 
 
 def _explain(d: Decision, thresholds: Thresholds) -> dict[str, Any]:
