@@ -5,6 +5,7 @@ import { ConversationPanel } from "./conversation.js";
 import { FactsPanel } from "./facts.js";
 import { FixCard, OutcomeBanner, bannerMode } from "./fix.js";
 import { PostedSummary, ResolveEscalate, WRITEBACK_KINDS } from "./preview.js";
+import { WalkSummary } from "./walk_parts.js";
 import { Link, SESSION_STATUS_WORDS, StatusBadge, describeError, fmtTime, html, problemOf, showToast, toastError } from "./ui.js";
 
 const CLOSED = ["resolved", "escalated"];
@@ -58,6 +59,19 @@ function StatusBar({ session, onSession, onStale }) {
       ${session.status === "requesting_escalation" ? html`<span class="muted small">Escalation requested: the
         session waits for a senior engineer. Resolving stays possible if it gets fixed meanwhile.</span>` : null}
     </div>`;
+}
+
+/** A session taken from an escalated L1 walk carries the walk: what L1 asked, answered, noted and why it escalated. */
+function FromL1({ session }) {
+  const c = session.intake_content || {};
+  if (!c.l1_walk) return null;
+  return html`
+    <details class="card from-l1" data-testid="session-l1-walk" open>
+      <summary><h2 class="inline-h">Escalated by L1</h2>
+        ${c.customer_name ? html` <span class="muted small">· ${c.customer_name}${c.customer_contact ? ` (${c.customer_contact})` : ""}</span>` : null}
+      </summary>
+      <${WalkSummary} walk=${c.l1_walk} headingLevel="h3" />
+    </details>`;
 }
 
 export function SessionPage({ id }) {
@@ -151,6 +165,7 @@ export function SessionPage({ id }) {
       <div class="session-grid">
         <div class="lane">
           <${PostedSummary} session=${session} />
+          <${FromL1} session=${session} />
           <${ConversationPanel} sessionId=${session.id} closed=${session.status === "resolved"} onReply=${onReply} />
           ${fix ? html`<${OutcomeBanner} sessionId=${session.id} fix=${fix} nudge=${nudge} closed=${closed}
             onRecorded=${async (f) => { setFix(f); setNudge(false); await refreshSession(); }} />`
