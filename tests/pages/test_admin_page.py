@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from tests.l1.flowdata import OUTLOOK, VPN
 from tests.pages.conftest import DESKTOP, JOB_WAIT_MS, PHONE, give_passwords, shot, sign_in, sync_api
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "flows.json"
 BROKEN = {**VPN, "title": "VPN broken", "nodes": [
     {"id": "v1", "type": "question", "text": "Wired or Wi-Fi?", "answers": [{"label": "Wi-Fi", "next": "nowhere"}]},
     {"id": "v_fix", "type": "resolve", "text": "Disable power saving."}]}
@@ -72,6 +74,8 @@ def test_admin_connects_tests_maps_imports_and_manages_people(live_url, browser,
     expect(page.get_by_test_id("toast")).to_contain_text("“Resolved”")
     prefs = client.get("/api/v1/account-settings", headers=tenant.h("admin")).get_json()["preferences"]
     assert prefs["cw_resolved_status_id"] == 42 and prefs["cw_escalated_status_id"] == 43 and prefs["cw_board_id"] == 21
+    page.evaluate("window.scrollTo(0, 0)")
+    page.get_by_role("button", name="Dismiss notification").click()
     shot(page, "20-admin-connection", full_page=False)
 
     # Import: a broken file imports nothing and names the node; a good one imports drafts; publish one.
@@ -81,12 +85,11 @@ def test_admin_connects_tests_maps_imports_and_manages_people(live_url, browser,
     expect(errors).to_contain_text("Nothing was imported")
     expect(errors).to_contain_text("Flow 2 (“VPN broken”) › node 1 (“v1”) › answer 1 › next")
     expect(page.get_by_test_id("flow-row")).to_have_count(0)
-    upload(page, {"categories": [{"name": "network", "enabled": True, "keywords": ["vpn", "wifi"]}],
-                  "flows": [OUTLOOK, VPN]})
+    upload(page, json.loads(EXAMPLE.read_text()))  # the example file the README points to
     page.get_by_test_id("flow-import").click()
-    expect(page.get_by_test_id("toast")).to_contain_text("2 flows imported as drafts")
+    expect(page.get_by_test_id("toast")).to_contain_text("3 flows imported as drafts")
     rows = page.get_by_test_id("flow-row")
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(3)
     expect(page.get_by_test_id("flow-errors")).to_have_count(0)
     outlook = rows.filter(has_text=OUTLOOK["title"])
     outlook.get_by_test_id("flow-publish").click()
@@ -105,10 +108,10 @@ def test_admin_connects_tests_maps_imports_and_manages_people(live_url, browser,
                                 CYCLE["nodes"][2]]}
     page.get_by_test_id("flow-json").fill(json.dumps(fixed))
     page.get_by_test_id("flow-save").click()
-    expect(rows).to_have_count(3)
+    expect(rows).to_have_count(4)
     expect(rows.filter(has_text="Loops")).to_have_attribute("data-status", "draft")
 
-    # Categories: the import registered email and network; network goes out of scope.
+    # Categories: the import brought four; network goes out of scope.
     network = page.get_by_test_id("category-row").filter(has_text="network")
     expect(network).to_have_attribute("data-enabled", "true")
     network.get_by_test_id("category-enabled").uncheck()
@@ -132,6 +135,15 @@ def test_admin_connects_tests_maps_imports_and_manages_people(live_url, browser,
     expect(phone.get_by_role("link", name="Admin")).to_have_count(0)
     phone.goto(f"{live_url}/app/admin")
     expect(phone.get_by_test_id("not-allowed")).to_be_visible()
+    # They set their own password on the account page (the nav shows their email, a link to it).
+    phone.get_by_test_id("nav-user").click()
+    phone.get_by_test_id("password-current").fill(password)
+    phone.get_by_test_id("password-new").fill("dana's own passphrase")
+    phone.get_by_test_id("password-again").fill("dana's own passphrase")
+    phone.get_by_test_id("password-submit").click()
+    expect(phone.get_by_test_id("toast")).to_contain_text("Password changed")
+    assert client.post("/api/v1/auth/login", json={"email": "dana.l1@acme-msp.test", "password": "dana's own passphrase"}
+                       ).status_code == 200
 
     # Reset the engineer's password: shown once, their sign-in ends.
     page.get_by_role("button", name="Done").click()
@@ -160,18 +172,29 @@ def test_admin_connects_tests_maps_imports_and_manages_people(live_url, browser,
     assert browser.unexpected_problems() == []
 
 
-def test_admin_page_on_a_phone(live_url, browser, engine, tenant, client, cw_sim):
+def test_admin_page_on_a_phone_and_a_failing_test_in_words(live_url, browser, engine, tenant, client, cw_sim, worker):
     expect = sync_api.expect
     people = give_passwords(engine, tenant, ("admin",))
     client.post("/api/v1/psa-connections", headers=tenant.h("admin"), json={
         "provider": "connectwise", "site_url": cw_sim.site_url, "company_id": "demo", "public_key": "pub",
-        "private_key": "priv"})
+        "private_key": "not-the-key", "client_id": "browser-tests"})
     page = browser.page(PHONE)
     page.goto(f"{live_url}/app/admin")
     sign_in(page, people.emails["admin"])
     expect(page.get_by_test_id("psa-company-id")).to_have_value("demo")
+    page.get_by_test_id("psa-test").click()
+    result = page.get_by_test_id("psa-test-result")
+    expect(result).to_have_attribute("data-ok", "false", timeout=JOB_WAIT_MS)
+    expect(result).to_have_attribute("data-code", "psa_auth_failed")
+    expect(result).to_contain_text("ConnectWise refused the keys")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shot(page, "23-admin-phone", full_page=False)
+    # New keys (the site and company stay): the test passes.
+    page.get_by_test_id("psa-private-key").fill("priv")
+    page.get_by_test_id("psa-save").click()
+    expect(page.get_by_test_id("toast")).to_contain_text("Connection updated")
+    page.get_by_test_id("psa-test").click()
+    expect(result).to_have_attribute("data-ok", "true", timeout=JOB_WAIT_MS)
     # Keyboard: the in-page index jumps to a section.
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="People").focus()
     page.keyboard.press("Enter")

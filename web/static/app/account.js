@@ -9,7 +9,8 @@ export function AccountPage({ user }) {
   const [busy, setBusy] = useState(false);
   const submit = async (ev) => {
     ev.preventDefault();
-    const f = ev.currentTarget.elements;
+    const form = ev.currentTarget; // gone from the event once we await
+    const f = form.elements;
     if (f.next.value !== f.again.value) {
       setError("The two new passwords differ.");
       f.again.focus();
@@ -19,7 +20,7 @@ export function AccountPage({ user }) {
     setError("");
     try {
       await post("/api/v1/me/password", { current_password: f.current.value, new_password: f.next.value });
-      ev.currentTarget.reset();
+      form.reset();
       showToast("success", "Password changed. Your other sign-ins have ended; this one continues.");
     } catch (err) {
       setError(err instanceof ApiError && err.code === "wrong_password" ? "The current password is wrong." : describeError(err));

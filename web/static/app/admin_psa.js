@@ -10,7 +10,7 @@ const KEYS_AGAIN = "The keys belong to one site and company: enter the public an
 
 const TEST_ERRORS = {
   psa_auth_failed: "ConnectWise refused the keys (check the public and private key, and the API member's rights)",
-  psa_misconfigured: "The site or company id is wrong (ConnectWise does not know this company there)",
+  psa_misconfigured: "The connection's settings do not work (site, company id or client id)",
   psa_unavailable: "ConnectWise did not answer (site down or unreachable)",
   psa_rate_limited: "ConnectWise asked us to slow down; try again in a minute",
   psa_not_found: "ConnectWise does not know this site's API path",
