@@ -150,12 +150,20 @@ def test_l1_walks_resolves_escalates_resumes_and_an_engineer_takes_it(live_url, 
     assert browser.unexpected_problems() == []
 
 
-def test_a_near_miss_offers_the_flow_or_an_ai_built_walk(live_url, browser, engine, tenant, client, flows, worker):
+def test_a_near_miss_offers_the_flow_or_an_ai_built_walk(live_url, browser, engine, tenant, other_tenant, client,
+                                                         flows, worker):
     expect = sync_api.expect
     people = give_passwords(engine, tenant, ("l1",))
+    foreign = client.post("/api/v1/l1/escalate-without-walk", json={"problem_statement": "Someone else's laptop"},
+                          headers=other_tenant.h("l1")).get_json()["id"]
     page = browser.page(DESKTOP)
-    page.goto(f"{live_url}/app/l1")
+    page.goto(f"{live_url}/app/l1/sessions/{foreign}")  # another tenant's walk: not found, nothing of it shown
     sign_in(page, people.emails["l1"])
+    expect(page.get_by_test_id("not-found")).to_be_visible()
+    assert "laptop" not in page.content().lower()
+    page.goto(f"{live_url}/app/escalations")  # engineers' page: said so, not an error
+    expect(page.get_by_test_id("not-allowed")).to_be_visible()
+    page.goto(f"{live_url}/app/l1")
 
     intake(page, "Outlook crashes when I open an attachment")
     outcome = page.get_by_test_id("intake-outcome")
