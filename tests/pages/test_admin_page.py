@@ -195,6 +195,14 @@ def test_admin_page_on_a_phone_and_a_failing_test_in_words(live_url, browser, en
     expect(page.get_by_test_id("toast")).to_contain_text("Connection updated")
     page.get_by_test_id("psa-test").click()
     expect(result).to_have_attribute("data-ok", "true", timeout=JOB_WAIT_MS)
+    # Deactivate (asked first): nothing posts through it, the test is off; then active again.
+    page.get_by_test_id("psa-deactivate").click()
+    page.get_by_test_id("psa-deactivate-confirm").click()
+    expect(page.get_by_test_id("psa-activate")).to_be_visible()
+    expect(page.get_by_test_id("psa-test")).to_be_disabled()
+    assert client.get("/api/v1/psa-connections", headers=tenant.h("admin")).get_json()["items"][0]["is_active"] is False
+    page.get_by_test_id("psa-activate").click()
+    expect(page.get_by_test_id("psa-test")).to_be_enabled()
     # Keyboard: the in-page index jumps to a section.
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="People").focus()
     page.keyboard.press("Enter")
