@@ -150,9 +150,9 @@ cat <<EOF
  FlowPilot dev stack -> $BASE_URL   (Ctrl-C stops web, worker, batch and clock)
 
  Open $BASE_URL/app and sign in (password for all: $password)
-   engineer  engineer@demo.local     sessions, resolve and escalate
-   admin     admin@demo.local        same, plus tokens and settings
-   l1        l1@demo.local           L1 workspace (API)
+   engineer  engineer@demo.local     sessions with the assistant, resolve and escalate, L1's escalations
+   admin     admin@demo.local        same, plus account setup at $BASE_URL/app/admin (ConnectWise, flows, people)
+   l1        l1@demo.local           L1 workspace: take calls, walk flows (set up flows as admin first)
    operator  ops@demo.local          operations console at $BASE_URL/ops
 
    Postgres: $(fp_mask "$DATABASE_URL")

@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         fixes,
         jobs,
         ops,
+        people,
         previews,
         psa_setup,
         sessions,
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app)
     for blueprint in (auth.bp, pages.bp, jobs.bp, sessions.bp, fixes.bp, assistant.bp, previews.bp, writeback.bp,
                       tenant.bp, batches.bp, ops.bp, metrics_view.bp, l1_views.bp, l1_flow_views.bp, psa_setup.bp,
+                      people.bp,
                       openapi.bp, console.bp):
         app.register_blueprint(blueprint)
     cli.init_app(app)

@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.models import L1Flow
+from shared.errors import not_found
 from shared.l1 import sessions, tickets
-from shared.l1.flow_index import INDEXES
+from shared.l1.flow_index import INDEXES, FlowIndex
 from shared.l1.matching import Decision, Thresholds, decide, scored_flow_dict
+from shared.l1.scoring import rank
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class IntakeRequest:
     customer_name: str | None = None
     customer_contact: str | None = None
     force_build: bool = False
+    flow_id: uuid.UUID | None = None  # the technician took the suggested (or another) published flow
 
 
 def run_intake(
@@ -26,7 +29,10 @@ def run_intake(
 ) -> tuple[dict[str, Any], bool]:
     """Returns (response body, created): created when a ticket and a session were made."""
     index = INDEXES.get(db, account_id)
-    decision = decide(req.problem_statement, index=index, thresholds=thresholds, force_build=req.force_build)
+    if req.flow_id is not None:
+        decision = chosen(req.problem_statement, req.flow_id, index=index)
+    else:
+        decision = decide(req.problem_statement, index=index, thresholds=thresholds, force_build=req.force_build)
     body = _explain(decision, thresholds)
     if decision.outcome in ("suggest", "out_of_scope"):
         return body, False
@@ -50,6 +56,17 @@ def run_intake(
         session=sessions.session_to_dict(session, flow, ticket),
     )
     return body, True
+
+
+def chosen(problem: str, flow_id: uuid.UUID, *, index: FlowIndex) -> Decision:
+    """A walk on the flow the technician picked (after a `suggest`): published, in an enabled category."""
+    enabled = {c.name for c in index.categories if c.enabled}
+    flow = next((f for f in index.flows if f.id == flow_id and f.category in enabled), None)
+    if flow is None:
+        raise not_found("published flow in an enabled category", "flow_not_found")
+    scored = rank(problem, [flow.doc])
+    return Decision("matched", category=flow.category, category_enabled=True, flow=flow,
+                    flow_score=scored[0] if scored else None, reason="chosen", candidates=scored[:1])
 
 
 def _explain(d: Decision, thresholds: Thresholds) -> dict[str, Any]:

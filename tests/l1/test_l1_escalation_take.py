@@ -89,7 +89,10 @@ def test_the_escalations_queue_shows_which_walks_were_taken(client, tenant, publ
     s = take(client, tenant, taken_walk["id"]).get_json()
     items = {i["id"]: i for i in client.get("/api/v1/l1/escalations", headers=tenant.h("engineer")).get_json()["items"]}
     assert items[taken_walk["id"]]["taken_by_session_id"] == s["id"] and items[taken_walk["id"]]["taken_at"]
+    engineer = client.get("/api/v1/me", headers=tenant.h("engineer")).get_json()
+    assert items[taken_walk["id"]]["taken_by_email"] == engineer["email"]  # who took it
     assert items[open_walk["id"]]["taken_by_session_id"] is None and items[open_walk["id"]]["taken_at"] is None
+    assert items[open_walk["id"]]["taken_by_email"] is None
 
 
 def test_the_assistant_reads_the_walk(client, tenant, published, llm_worker, anthropic_stub):

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from db.engine import SYSTEM, transaction
 from db.models import L1InternalTicket, L1WalkSession
-from tests.l1.flowdata import HARDWARE_PROBLEM, OUTLOOK_PROBLEM, intake, put_category
+from tests.l1.flowdata import HARDWARE_PROBLEM, OUTLOOK_PROBLEM, create_flow, flow, intake, put_category
 
 
 def counts(engine) -> tuple[int, int]:
@@ -115,4 +115,30 @@ def test_intake_validation(client, tenant, published, engine):
         resp = client.post("/api/v1/l1/intake", json=body, headers=tenant.h("l1"))
         assert resp.status_code == 422 and resp.mimetype == "application/problem+json", body
         assert resp.get_json()["code"] == "validation_failed" and resp.get_json()["errors"]
+    assert counts(engine) == (0, 0)
+
+
+def test_the_suggested_flow_can_be_taken_by_its_id(client, tenant, published, engine):
+    problem = "Outlook crashes when I open an attachment"
+    near = intake(client, tenant, problem, expect=200)["near_miss"]
+    body = intake(client, tenant, problem, expect=201, flow_id=near["flow_id"], customer_name="Dana")
+    assert body["outcome"] == "matched" and body["reason"] == "chosen" and body["flow_id"] == near["flow_id"]
+    assert body["match"]["flow_id"] == near["flow_id"] and body["match"]["score"] == near["score"]
+    assert body["session"]["current_node_id"] == "q1" and body["session"]["ticket"]["customer_name"] == "Dana"
+    assert counts(engine) == (1, 1)
+
+
+def test_a_chosen_flow_must_be_published_in_an_enabled_category(client, tenant, published, engine):
+    draft = create_flow(client, tenant, flow("vpn", title="VPN draft"), publish=False)
+    for flow_id in (draft["id"], str(uuid.uuid4())):
+        r = client.post("/api/v1/l1/intake", json={"problem_statement": "VPN drops", "flow_id": flow_id},
+                        headers=tenant.h("l1"))
+        assert r.status_code == 404 and r.get_json()["code"] == "flow_not_found"
+    put_category(client, tenant, "email", enabled=False)
+    r = client.post("/api/v1/l1/intake", json={"problem_statement": OUTLOOK_PROBLEM,
+                                                "flow_id": published["outlook"]["id"]}, headers=tenant.h("l1"))
+    assert r.status_code == 404 and r.get_json()["code"] == "flow_not_found"
+    r = client.post("/api/v1/l1/intake", json={"problem_statement": OUTLOOK_PROBLEM, "force_build": True,
+                                                "flow_id": published["outlook"]["id"]}, headers=tenant.h("l1"))
+    assert r.status_code == 422
     assert counts(engine) == (0, 0)

@@ -28,6 +28,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+JOB_WAIT_MS = 20_000  # for an expectation that waits on a real job (the machine may be busy)
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; .ci/run does it)", allow_module_level=True)
@@ -151,7 +152,7 @@ def new_session(client: Any, tenant: Any, connection: dict[str, Any] | None, pro
 
 
 def suggest_fix(client: Any, tenant: Any, session_id: str) -> dict[str, Any]:
-    """What the assistant would suggest (created through the API until the assistant branch lands)."""
+    """A fix posted through the API, for tests about what follows a suggestion rather than the conversation."""
     resp = client.post(f"/api/v1/ai-sessions/{session_id}/suggested-fixes", headers=tenant.h("engineer"), json={
         "title": "Clear the cached Outlook credentials", "confidence_pct": 78,
         "description": "Outlook keeps a stale password in Windows Credential Manager after the reset.",
@@ -160,3 +161,25 @@ def suggest_fix(client: Any, tenant: Any, session_id: str) -> dict[str, Any]:
     assert resp.status_code == 201, resp.get_json()
     body: dict[str, Any] = resp.get_json()
     return body
+
+
+# Records every text the pending reply shows (states pass too fast to catch with assertions one by one).
+RECORD_PENDING = """window.__pending = [];
+  new MutationObserver(() => {
+    const el = document.querySelector('[data-testid="assistant-pending"]');
+    const text = el ? el.textContent.trim() : null;
+    if (el && window.__pending[window.__pending.length - 1] !== text) window.__pending.push(text);
+  }).observe(document, {subtree: true, childList: true, characterData: true});"""
+
+
+def say(page: Any, text: str) -> Any:
+    """Send `text` in the conversation and wait for the assistant's answer; returns that message's locator."""
+    expect = sync_api.expect
+    answers = page.get_by_test_id("chat-message").and_(page.locator("[data-role=assistant]"))
+    before = answers.count()
+    page.get_by_test_id("chat-input").fill(text)
+    page.get_by_test_id("chat-input").press("Enter")
+    expect(page.get_by_test_id("chat-message").filter(has_text=text)).to_have_attribute("data-role", "user")
+    expect(answers).to_have_count(before + 1, timeout=JOB_WAIT_MS)  # a real reply job: the worker answers
+    expect(page.get_by_test_id("assistant-pending")).to_have_count(0)
+    return answers.nth(before)

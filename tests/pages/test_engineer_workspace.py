@@ -1,24 +1,33 @@
 """The engineer's workspace in a real Chromium, over the real stack: sign in, start a session linked to a
-simulator ticket, record the fix's outcome through the banner, preview, edit, confirm & post, and watch the
-note land in ConnectWise (the simulator) exactly once."""
+simulator ticket, converse with the offline assistant until it suggests a fix, record the fix's outcome through
+the banner, preview, edit, confirm & post, and watch the note land in ConnectWise (the simulator) exactly once."""
 from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.pages.conftest import DESKTOP, PHONE, new_session, shot, sign_in, suggest_fix, sync_api
+from tests.pages.conftest import (
+    DESKTOP,
+    JOB_WAIT_MS,
+    PHONE,
+    RECORD_PENDING,
+    new_session,
+    say,
+    shot,
+    sign_in,
+    suggest_fix,
+    sync_api,
+)
 
 EDIT = "Edited in the browser: the customer confirmed Outlook stopped prompting."
 
 
-@pytest.mark.xfail(reason="written before the assistant landed; reworked to converse with the offline assistant", strict=False)
-def test_sign_in_new_session_outcome_preview_edit_post(live_url, browser, people, connected, client, tenant, cw_sim,
-                                                       worker):
+def test_sign_in_new_session_converse_outcome_preview_edit_post(live_url, browser, people, connected, client, tenant,
+                                                                cw_sim, worker):
     expect = sync_api.expect
     new_session(client, tenant, None, "New laptop cannot join the office wifi")
     new_session(client, tenant, connected, "Scanner emails never arrive in the shared mailbox")
     page = browser.page(DESKTOP)
+    page.add_init_script(RECORD_PENDING)
 
     # `/` leads to /app, which asks for a sign-in; a wrong password says so without saying which part.
     page.goto(live_url + "/")
@@ -42,24 +51,39 @@ def test_sign_in_new_session_outcome_preview_edit_post(live_url, browser, people
     session_id = page.url.rsplit("/", 1)[1]
     expect(page.get_by_test_id("session-status")).to_have_text("active")
     expect(page.get_by_test_id("outcome-banner")).to_have_attribute("data-mode", "none")
-    # The assistant's messages API is not on this server yet: the panel says so instead of failing.
-    expect(page.get_by_test_id("chat-unavailable")).to_be_visible()
 
-    # Facts: add two, remove one.
-    for text in ("Password was reset yesterday", "Outlook on the web works"):
+    # Converse with the (offline) assistant: it asks for evidence one question at a time, records each answer
+    # as a fact, then suggests a fix with a script.
+    first = say(page, "It started this morning on her laptop")
+    expect(first).to_contain_text("Outlook on the web")
+    assert "assistant-pending" not in page.content()
+    assert page.evaluate("window.__pending.length") >= 1  # "thinking" (or the text so far) showed while it ran
+    expect(say(page, "Yes, Outlook on the web accepts the same password")).to_contain_text("password changed recently")
+    expect(say(page, "Yes, it was reset yesterday by the helpdesk")).to_contain_text("other devices")
+    expect(page.get_by_test_id("fact-item")).to_have_count(2)
+    expect(page.get_by_test_id("fact-item").first).to_contain_text("Outlook on the web: Yes")
+    expect(page.get_by_test_id("fix-card")).to_have_count(0)
+    suggestion = say(page, "Only on her laptop, the phone is fine")
+    expect(suggestion).to_contain_text("I've suggested a fix")
+    card = page.get_by_test_id("fix-card")
+    expect(card).to_have_attribute("data-status", "proposed")
+    expect(page.get_by_test_id("fix-title")).to_have_text("Clear cached Office credentials and enforce modern authentication")
+    expect(page.get_by_test_id("fix-script")).to_contain_text("cmdkey /list")
+    expect(page.get_by_test_id("fact-item")).to_have_count(3)
+    # The transcript as the messages API keeps it: oldest first, the user's and the assistant's turns in order.
+    roles = page.get_by_test_id("chat-message").evaluate_all("els => els.map(e => e.dataset.role)")
+    assert roles == ["user", "assistant"] * 4, roles
+    fix = client.get(f"/api/v1/ai-sessions/{session_id}/suggested-fixes/active", headers=tenant.h("engineer")).get_json()
+    expect(card).to_have_attribute("data-fix-id", fix["id"])
+
+    # Facts: the engineer adds one and removes one of their own; the assistant's stay.
+    for text in ("Password was reset yesterday", "Teams signs in fine"):
         page.get_by_test_id("fact-input").fill(text)
         page.get_by_test_id("fact-add").click()
         expect(page.get_by_test_id("fact-item").filter(has_text=text)).to_be_visible()
-    page.get_by_test_id("fact-item").filter(has_text="works").get_by_test_id("fact-delete").click()
-    expect(page.get_by_test_id("fact-item")).to_have_count(1)
+    page.get_by_test_id("fact-item").filter(has_text="Teams").get_by_test_id("fact-delete").click()
+    expect(page.get_by_test_id("fact-item")).to_have_count(4)
 
-    # The assistant is not merged yet: its fix arrives through the API.
-    fix = suggest_fix(client, tenant, session_id)
-    page.reload()
-    card = page.get_by_test_id("fix-card")
-    expect(card).to_have_attribute("data-fix-id", fix["id"])
-    expect(card).to_have_attribute("data-status", "proposed")
-    expect(page.get_by_test_id("fix-script")).to_contain_text("cmdkey /list")
     page.get_by_test_id("decision-one_off").click()
     banner = page.get_by_test_id("outcome-banner")
     expect(banner).to_have_attribute("data-mode", "verifying")
@@ -83,7 +107,7 @@ def test_sign_in_new_session_outcome_preview_edit_post(live_url, browser, people
     panel = page.get_by_test_id("preview-panel")
     expect(panel).to_have_attribute("data-kind", "resolve")
     editor = page.get_by_test_id("preview-editor")
-    expect(editor).to_be_visible()
+    expect(editor).to_be_visible(timeout=JOB_WAIT_MS)  # a preview job writes the draft
     draft = editor.input_value()
     assert draft.strip(), "the offline generator wrote no draft"
     edited = f"{draft.rstrip()}\n\n**{EDIT}**"
@@ -92,7 +116,7 @@ def test_sign_in_new_session_outcome_preview_edit_post(live_url, browser, people
     shot(page, "05-preview-edited")
     page.get_by_test_id("preview-confirm").click()
     toast = page.get_by_test_id("toast").filter(has_text="Resolved")
-    expect(toast).to_have_attribute("data-kind", "success")
+    expect(toast).to_have_attribute("data-kind", "success", timeout=JOB_WAIT_MS)  # the writeback job
     expect(toast).to_contain_text("ConnectWise status verified: Resolved")
     expect(page.get_by_test_id("post-status")).to_have_text("succeeded: status_verified")
     expect(page.get_by_test_id("session-status")).to_have_text("resolved")

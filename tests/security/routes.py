@@ -66,6 +66,8 @@ BODIES: dict[str, dict[str, Any]] = {
                   {"id": "m3", "type": "escalate", "text": "Escalate."}],
     },
     "l1_flows.put_category": {"enabled": True, "keywords": ["matrix"]},
+    "people.create_user": {"email": "matrix-user@example.test", "role": "l1"},
+    "people.change_own_password": {"current_password": "matrix-password", "new_password": "matrix-password-2"},
     "l1_flows.update_flow": {
         "title": "Matrix flow 2", "category": "email", "keywords": ["matrix"],
         "nodes": [{"id": "m1", "type": "question", "text": "Is it on?",

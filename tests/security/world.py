@@ -26,6 +26,7 @@ PARAM_KINDS = {
     "flow_id": "l1_flow",
     "name": "l1_category",
     "token_id": "api_token",
+    "user_id": "user",
     "board_id": "psa_board",  # the PSA's board id: the connection before it decides whose it is
 }
 # (rule prefix, parameter) → kind, where one parameter name means another object under a prefix.
@@ -85,6 +86,7 @@ def build_world(client: Any, tenant: Any, *, site_url: str = "http://127.0.0.1:9
     assert walk["outcome"] == "matched", walk
     return {
         "api_token": spare_token(client, tenant),
+        "user": str(tenant.user_ids["l1"]),
         "session": sid, "fact": fact["id"], "fix": fix["id"], "job": job["job"]["id"],
         "psa_connection": conn["id"], "batch": batch["batch"]["id"], "l1_flow": draft["id"],
         "l1_category": category, "l1_session": walk["session_id"],

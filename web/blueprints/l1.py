@@ -5,9 +5,10 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, jsonify
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
+from sqlalchemy import select
 
-from db.models import Job, L1Flow, L1InternalTicket, L1WalkSession
+from db.models import Job, L1Flow, L1InternalTicket, L1WalkSession, User
 from shared import limits
 from shared.isotime import iso
 from shared.l1 import ai_build, sessions, tickets, walk
@@ -33,6 +34,14 @@ class Intake(Strict):
     customer_name: str | None = Field(default=None, max_length=200)
     customer_contact: str | None = Field(default=None, max_length=320)
     force_build: bool = False
+    flow_id: uuid.UUID | None = Field(default=None, description="walk this published flow (e.g. a suggest's "
+                                      "near_miss) instead of matching; outcome matched, reason chosen")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Intake:
+        if self.force_build and self.flow_id is not None:
+            raise ValueError("force_build and flow_id exclude each other")
+        return self
 
 
 class Step(Strict):
@@ -108,7 +117,8 @@ def _locked(session_id: uuid.UUID) -> L1WalkSession:
 def intake() -> Any:
     body = parse_body(Intake)
     p = principal()
-    req = IntakeRequest(body.problem_statement, body.customer_name, body.customer_contact, body.force_build)
+    req = IntakeRequest(body.problem_statement, body.customer_name, body.customer_contact, body.force_build,
+                        body.flow_id)
     result, created = run_intake(db(), req, account_id=p.tenant_id, user_id=p.user_id,
                                  thresholds=_thresholds())
     return jsonify(result), 201 if created else 200
@@ -211,9 +221,12 @@ def escalations() -> Any:
     q = parse_query(EscalationsQuery)
     rows, cursor = sessions.list_escalated(db(), q.cursor, q.limit)
     taken = taken_by(db(), [r.id for r in rows])
+    takers = {u.id: u.email for u in db().execute(
+        select(User).where(User.id.in_({s.created_by for s in taken.values() if s.created_by}))).scalars()}
     items = []
     for row, item in zip(rows, sessions.hydrate(db(), rows), strict=True):
         by = taken.get(row.id)  # the engineer session started from this walk, if one was
         items.append({**item, "taken_by_session_id": str(by.id) if by else None,
-                      "taken_at": iso(by.created_at) if by else None})
+                      "taken_at": iso(by.created_at) if by else None,
+                      "taken_by_email": takers.get(by.created_by) if by and by.created_by else None})
     return jsonify({"items": items, "next_cursor": cursor})

@@ -4,9 +4,8 @@
  *   POST /ai-sessions/{id}/messages {"content"} → 202 {"message", "job"} (job kind "assistant.reply");
  *   the job's progress {"partial"} grows while the reply is written (followed with the shared watchJob);
  *   GET /ai-sessions/{id}/messages?after=<last id>&limit= → {"items", "next_cursor"}, oldest first;
- *   409 reply_in_flight (job_id names the reply being written) and 409 session_closed.
- * A server without that API (404 `not_found` for the route, or 405) gets a clear "not available" state
- * instead of errors; the rest of the page works without it.
+ *   409 reply_in_flight (job_id names the reply being written) and 409 session_closed (resolved).
+ * A reply job already running when the page opens (another tab, a reload) is picked up and followed.
  */
 import { useEffect, useRef, useState } from "../vendor/preact-hooks.mjs";
 import { ApiError, get, isTerminal, post, retryJob, watchJob } from "../js/api.js";
@@ -15,10 +14,8 @@ import { describeError, html, showToast, toastError } from "./ui.js";
 
 const PAGE = 100;
 
-const missingApi = (err) => err instanceof ApiError && (err.status === 405 || (err.status === 404 && err.code === "not_found"));
-
 export function ConversationPanel({ sessionId, closed, onReply }) {
-  const [phase, setPhase] = useState("loading"); // loading | ready | unavailable | error
+  const [phase, setPhase] = useState("loading"); // loading | ready | error
   const [messages, setMessages] = useState([]);
   const [reply, setReply] = useState(null); // the assistant.reply job being followed
   const [text, setText] = useState("");
@@ -78,8 +75,7 @@ export function ConversationPanel({ sessionId, closed, onReply }) {
         const latest = (jobs.items || [])[0];
         if (latest && !isTerminal(latest)) follow(latest);
       } catch (err) {
-        if (missingApi(err)) setPhase("unavailable");
-        else if (!(err instanceof ApiError && err.status === 401)) {
+        if (!(err instanceof ApiError && err.status === 401)) {
           setError(describeError(err));
           setPhase("error");
         }
@@ -106,8 +102,10 @@ export function ConversationPanel({ sessionId, closed, onReply }) {
       if (err instanceof ApiError && err.code === "reply_in_flight" && err.body.job_id) {
         showToast("info", "The assistant is still answering your last message.");
         follow(await get(`/api/v1/jobs/${encodeURIComponent(err.body.job_id)}`));
-      } else if (missingApi(err)) setPhase("unavailable");
-      else toastError(err, "Message not sent");
+      } else if (err instanceof ApiError && err.code === "session_closed") {
+        showToast("info", "This session is resolved: the conversation is closed.");
+        if (onReply) onReply({});
+      } else toastError(err, "Message not sent");
     } finally {
       setSending(false);
     }
@@ -130,11 +128,6 @@ export function ConversationPanel({ sessionId, closed, onReply }) {
   return html`
     <section class="card conversation" aria-labelledby="chat-h">
       <h2 id="chat-h">Assistant</h2>
-      ${phase === "unavailable" ? html`
-        <div class="empty-state small" data-testid="chat-unavailable">
-          <p><strong>The assistant is not available on this server yet.</strong></p>
-          <p class="muted">Facts, the suggested fix, outcomes and Resolve / Escalate all work without it.</p>
-        </div>` : null}
       ${phase === "error" ? html`<p class="form-error" role="alert">${error}</p>` : null}
       ${phase === "ready" || phase === "loading" ? html`
         <ol class="chat-list" ref=${listRef} aria-live="off">
@@ -146,7 +139,9 @@ export function ConversationPanel({ sessionId, closed, onReply }) {
             </li>`)}
           ${pending ? html`
             <li class="chat-message chat-assistant pending" data-testid="assistant-pending" aria-busy="true">
-              ${partial ? html`<p>${partial}</p>` : html`<p class="muted"><span class="spinner" aria-hidden="true"></span> Thinking…</p>`}
+              ${partial ? html`<${Markdown} text=${partial} />
+                <p class="muted small writing"><span class="spinner" aria-hidden="true"></span> writing…</p>`
+                : html`<p class="muted"><span class="spinner" aria-hidden="true"></span> Thinking…</p>`}
             </li>` : null}
         </ol>
         <p class="sr-only" role="status" aria-live="polite">${pending ? "The assistant is answering." : ""}</p>

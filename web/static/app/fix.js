@@ -210,7 +210,7 @@ export function OutcomeBanner({ sessionId, fix, nudge, closed, onRecorded }) {
     verifying: [`Did “${fix.title}” work?`, "Tell FlowPilot how it went; the resolution note follows your answer."],
     nudge: [`Still checking “${fix.title}”?`, "You acted on this fix earlier and have not said how it went."],
     partial: ["Partly worked", fix.partial_notes ? `What is left: ${fix.partial_notes}` : ""],
-    pending: ["Waiting to verify", fix.pending_reason ? `Waiting on: ${fix.pending_reason}` : ""],
+    pending: ["Waiting to verify", fix.pending_reason || ""],
   };
   const [title, sub] = texts[mode] || ["", ""];
   return html`
@@ -245,7 +245,8 @@ export function OutcomeBanner({ sessionId, fix, nudge, closed, onRecorded }) {
           <p><strong>The assistant thinks ${PROPOSAL_WORDS[proposal.outcome] || proposal.outcome}.</strong>
             ${proposal.reason ? ` ${proposal.reason}` : ""}</p>
           <button type="button" class="btn" data-testid="outcome-proposal-accept" disabled=${busy}
-            onClick=${() => record(proposal.outcome, proposal.notes || proposal.reason || "")}>Confirm</button>
+            onClick=${() => record(proposal.outcome, proposal.notes || proposal.reason || "")}>
+            <span aria-hidden="true">✓</span> Confirm: ${FIX_STATUS_WORDS[proposal.outcome] || proposal.outcome}</button>
         </div>` : null}
     </section>`;
 }

@@ -6,11 +6,23 @@
 import { render } from "../vendor/preact.mjs";
 import { useEffect, useRef, useState } from "../vendor/preact-hooks.mjs";
 import { ApiError, auth, onSignedOut, signIn, signOut, whoAmI } from "../js/api.js";
+import { AccountPage } from "./account.js";
+import { AdminPage } from "./admin.js";
+import { EscalationsPage } from "./escalations.js";
+import { L1Page } from "./l1.js";
 import { SessionPage } from "./session.js";
 import { SessionsPage } from "./sessions.js";
+import { WalkPage } from "./walk.js";
 import { Link, ToastHost, describeError, dismissToast, html, navigate, useLocation } from "./ui.js";
 
 const ENGINEER_UP = ["engineer", "admin", "owner"];
+const ADMIN_UP = ["admin", "owner"];
+const NAV = [
+  ["/app/sessions", "Sessions", ENGINEER_UP],
+  ["/app/l1", "L1", ["l1", ...ENGINEER_UP]],
+  ["/app/escalations", "Escalations", ENGINEER_UP],
+  ["/app/admin", "Admin", ADMIN_UP],
+];
 
 function homeFor(user) {
   if (!user) return "/app";
@@ -71,20 +83,23 @@ function SignIn({ message, onSignedIn }) {
     </main>`;
 }
 
-function TopBar({ user }) {
+function TopBar({ user, path }) {
   const out = async () => {
     await signOut();
     navigate("/app", { replace: true });
   };
+  const links = NAV.filter(([, , roles]) => user && roles.includes(user.role));
   return html`
     <header class="topbar">
       <a class="skip" href="#main">Skip to content</a>
       <${Link} href="/app" class="brand">FlowPilot</${Link}>
-      ${user && ENGINEER_UP.includes(user.role) ? html`<nav aria-label="Main">
-        <${Link} href="/app/sessions">Sessions</${Link}>
+      ${links.length ? html`<nav aria-label="Main">
+        ${links.map(([href, words]) => html`<${Link} href=${href}
+          aria-current=${path === href || path.startsWith(`${href}/`) ? "page" : undefined}>${words}</${Link}>`)}
       </nav>` : null}
       <div class="topbar-user">
-        <span class="who" data-testid="nav-user" title=${user ? user.role : ""}>${user ? user.email : ""}</span>
+        <${Link} href="/app/account" class="who" title=${user ? `${user.role}: your account` : ""}>
+          <span data-testid="nav-user">${user ? user.email : ""}</span></${Link}>
         <button type="button" class="btn btn-quiet btn-sm" data-testid="logout" onClick=${out}>Sign out</button>
       </div>
     </header>`;
@@ -99,22 +114,32 @@ export function NotFound({ what = "page" }) {
     </section>`;
 }
 
-function NotYet({ title }) {
+function NotForYou({ what }) {
   return html`
-    <section class="empty-state">
-      <h1 tabindex="-1">${title}</h1>
-      <p>This workspace is not in the browser yet; its API is ready (see the README).</p>
+    <section class="empty-state" data-testid="not-allowed">
+      <h1 tabindex="-1">Not for your role</h1>
+      <p>${what} is for other roles in your account. Ask an admin if you need it.</p>
+      <p><${Link} href="/app">Back to the start</${Link}></p>
     </section>`;
 }
 
+const PAGES = [
+  [/^\/app\/sessions$/, ENGINEER_UP, "The sessions list", () => html`<${SessionsPage} />`],
+  [/^\/app\/sessions\/([^/]+)$/, ENGINEER_UP, "A session", (m) => html`<${SessionPage} key=${m[1]} id=${decodeURIComponent(m[1])} />`],
+  [/^\/app\/l1$/, ["l1", ...ENGINEER_UP], "The L1 workspace", () => html`<${L1Page} />`],
+  [/^\/app\/l1\/sessions\/([^/]+)$/, ["l1", ...ENGINEER_UP], "A walk", (m) => html`<${WalkPage} key=${m[1]} id=${decodeURIComponent(m[1])} />`],
+  [/^\/app\/escalations$/, ENGINEER_UP, "The escalations queue", () => html`<${EscalationsPage} />`],
+  [/^\/app\/admin$/, ADMIN_UP, "Account setup", (m, user) => html`<${AdminPage} user=${user} />`],
+  [/^\/app\/account$/, ["l1", ...ENGINEER_UP], "Your account", (m, user) => html`<${AccountPage} user=${user} />`],
+];
+
 function Route({ path, user }) {
   const clean = path.split("?")[0].replace(/\/+$/, "");
-  const m = clean.match(/^\/app\/sessions\/([^/]+)$/);
-  const engineer = ENGINEER_UP.includes(user.role);
   if (clean === "/app" || clean === "") return null; // redirected by App
-  if (clean === "/app/sessions" && engineer) return html`<${SessionsPage} />`;
-  if (m && engineer) return html`<${SessionPage} key=${m[1]} id=${decodeURIComponent(m[1])} />`;
-  if (/^\/app\/(l1|escalations|admin)(\/|$)/.test(clean)) return html`<${NotYet} title="Coming to the browser" />`;
+  for (const [pattern, roles, what, page] of PAGES) {
+    const m = clean.match(pattern);
+    if (m) return roles.includes(user.role) ? page(m, user) : html`<${NotForYou} what=${what} />`;
+  }
   return html`<${NotFound} />`;
 }
 
@@ -158,7 +183,7 @@ function App() {
     return html`<${SignIn} message=${message} onSignedIn=${setUser} /><${ToastHost} />`;
   }
   return html`
-    <${TopBar} user=${user} />
+    <${TopBar} user=${user} path=${path.split("?")[0].replace(/\/+$/, "")} />
     <main id="main" class="page"><${Route} path=${path} user=${user} /></main>
     <${ToastHost} />`;
 }

@@ -5,6 +5,7 @@ import { ConversationPanel } from "./conversation.js";
 import { FactsPanel } from "./facts.js";
 import { FixCard, OutcomeBanner, bannerMode } from "./fix.js";
 import { PostedSummary, ResolveEscalate, WRITEBACK_KINDS } from "./preview.js";
+import { WalkSummary } from "./walk_parts.js";
 import { Link, SESSION_STATUS_WORDS, StatusBadge, describeError, fmtTime, html, problemOf, showToast, toastError } from "./ui.js";
 
 const CLOSED = ["resolved", "escalated"];
@@ -25,7 +26,7 @@ function NotFoundSession() {
     </section>`;
 }
 
-function StatusBar({ session, onSession }) {
+function StatusBar({ session, onSession, onStale }) {
   const [busy, setBusy] = useState("");
   const act = async (action, label) => {
     setBusy(action);
@@ -34,8 +35,11 @@ function StatusBar({ session, onSession }) {
       onSession(updated);
       showToast("success", `Session ${SESSION_STATUS_WORDS[updated.status].toLowerCase()}.`);
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 405 || (err.status === 404 && err.code === "not_found"))) {
-        showToast("info", `${label} is not available on this server yet.`);
+      if (err instanceof ApiError && err.code === "session_state_conflict") {
+        // Someone (another tab, a post) moved the session meanwhile: show where it is now.
+        const fresh = await onStale();
+        const now = fresh ? SESSION_STATUS_WORDS[fresh.status] || fresh.status : "changed";
+        showToast("info", `${label} is not possible now: the session is ${now.toLowerCase()}.`);
       } else {
         toastError(err, `Could not ${label.toLowerCase()}`);
       }
@@ -43,14 +47,31 @@ function StatusBar({ session, onSession }) {
       setBusy("");
     }
   };
+  const actions = STATUS_ACTIONS.filter(([, , from]) => from.includes(session.status));
   return html`
     <div class="status-bar" role="group" aria-label="Session status">
       <span class="label">Status</span>
       <${StatusBadge} status=${session.status} testid="session-status" />
-      ${STATUS_ACTIONS.filter(([, , from]) => from.includes(session.status)).map(([action, label, , testid]) => html`
+      <span class="sr-only" role="status" aria-live="polite">Session ${SESSION_STATUS_WORDS[session.status] || session.status}</span>
+      ${actions.map(([action, label, , testid]) => html`
         <button type="button" class="btn btn-sm" data-testid=${testid} disabled=${!!busy}
           onClick=${() => act(action, label)}>${busy === action ? "…" : label}</button>`)}
+      ${session.status === "requesting_escalation" ? html`<span class="muted small">Escalation requested: the
+        session waits for a senior engineer. Resolving stays possible if it gets fixed meanwhile.</span>` : null}
     </div>`;
+}
+
+/** A session taken from an escalated L1 walk carries the walk: what L1 asked, answered, noted and why it escalated. */
+function FromL1({ session }) {
+  const c = session.intake_content || {};
+  if (!c.l1_walk) return null;
+  return html`
+    <details class="card from-l1" data-testid="session-l1-walk" open>
+      <summary><h2 class="inline-h">Escalated by L1</h2>
+        ${c.customer_name ? html` <span class="muted small">· ${c.customer_name}${c.customer_contact ? ` (${c.customer_contact})` : ""}</span>` : null}
+      </summary>
+      <${WalkSummary} walk=${c.l1_walk} headingLevel="h3" />
+    </details>`;
 }
 
 export function SessionPage({ id }) {
@@ -138,12 +159,14 @@ export function SessionPage({ id }) {
           Started ${fmtTime(session.created_at)} ·
           ${session.psa_ticket_id ? ` ConnectWise ticket #${session.psa_ticket_id}` : " no PSA ticket (resolves locally)"}
         </p>
-        <${StatusBar} session=${session} onSession=${setSession} />
+        <${StatusBar} session=${session} onSession=${(s) => { sessionRef.current = s; setSession(s); }}
+          onStale=${refreshSession} />
       </header>
       <div class="session-grid">
         <div class="lane">
           <${PostedSummary} session=${session} />
-          <${ConversationPanel} sessionId=${session.id} closed=${closed} onReply=${onReply} />
+          <${FromL1} session=${session} />
+          <${ConversationPanel} sessionId=${session.id} closed=${session.status === "resolved"} onReply=${onReply} />
           ${fix ? html`<${OutcomeBanner} sessionId=${session.id} fix=${fix} nudge=${nudge} closed=${closed}
             onRecorded=${async (f) => { setFix(f); setNudge(false); await refreshSession(); }} />`
             : html`<div data-testid="outcome-banner" data-mode="none" hidden></div>`}

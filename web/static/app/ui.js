@@ -67,6 +67,7 @@ export function dismissToast(id) {
   }
 }
 
+const TOAST_MS = 12_000; // success and info; errors stay until dismissed
 const TOAST_ICON = { success: "✓", error: "!", info: "i" };
 const TOAST_LABEL = { success: "Done", error: "Problem", info: "Note" };
 
@@ -78,7 +79,7 @@ export function ToastHost() {
   }, []);
   useEffect(() => {
     if (!toast || toast.sticky) return undefined;
-    const timer = setTimeout(() => dismissToast(toast.id), 20_000);
+    const timer = setTimeout(() => dismissToast(toast.id), TOAST_MS);
     return () => clearTimeout(timer);
   }, [toast]);
   // The live regions exist before any message, so assistive technology hears each new one.

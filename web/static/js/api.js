@@ -138,6 +138,7 @@ export async function api(path, options) {
 export const get = (path, options) => api(path, { ...options, method: "GET" });
 export const post = (path, body, options) => api(path, { ...options, method: "POST", body });
 export const patch = (path, body, options) => api(path, { ...options, method: "PATCH", body });
+export const put = (path, body, options) => api(path, { ...options, method: "PUT", body });
 export const del = (path, options) => api(path, { ...options, method: "DELETE" });
 
 /** A fresh Idempotency-Key: make one per user action and reuse it when repeating that same action. */
