@@ -104,42 +104,28 @@ fp_ensure_venv() {
 
 # --------------------------------------------------------------------------- probes
 
-# Can we connect to this Postgres URL (and run SELECT 1)?
-fp_pg_ok() {
-    "$FP_VENV/bin/python" - "$1" >/dev/null 2>&1 <<'PY'
-import re, sys
-import psycopg2
-url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", sys.argv[1])
-conn = psycopg2.connect(url, connect_timeout=3)
-conn.cursor().execute("SELECT 1")
-conn.close()
-PY
-}
-
-# Is the role behind this URL a superuser? (exit 0 = yes)
-fp_pg_is_superuser() {
-    "$FP_VENV/bin/python" - "$1" >/dev/null 2>&1 <<'PY'
+# Does this Postgres URL answer `$2` with true? (exit 0 = yes; 1 = false; anything else = cannot connect)
+fp_pg_true() {
+    "$FP_VENV/bin/python" - "$1" "$2" >/dev/null 2>&1 <<'PY'
 import re, sys
 import psycopg2
 url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", sys.argv[1])
 conn = psycopg2.connect(url, connect_timeout=3)
 cur = conn.cursor()
-cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+cur.execute(sys.argv[2])
 sys.exit(0 if cur.fetchone()[0] else 1)
 PY
 }
+
+# Can we connect to this Postgres URL (and run a query)?
+fp_pg_ok() { fp_pg_true "$1" "SELECT true"; }
+
+# Is the role behind this URL a superuser? (exit 0 = yes)
+fp_pg_is_superuser() { fp_pg_true "$1" "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"; }
 
 # Does the role behind this URL bypass row-level security? (exit 0 = yes: bad for the app role)
 fp_pg_bypasses_rls() {
-    "$FP_VENV/bin/python" - "$1" >/dev/null 2>&1 <<'PY'
-import re, sys
-import psycopg2
-url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", sys.argv[1])
-conn = psycopg2.connect(url, connect_timeout=3)
-cur = conn.cursor()
-cur.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
-sys.exit(0 if cur.fetchone()[0] else 1)
-PY
+    fp_pg_true "$1" "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
 }
 
 fp_redis_ok() {

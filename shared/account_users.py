@@ -25,6 +25,7 @@ from shared.errors import BadRequest, Conflict, Invalid, PermissionDenied, not_f
 from shared.isotime import iso
 from shared.pagination import next_cursor, page
 from shared.people import set_password_hash_only
+from shared.rows import pick
 from shared.security.passwords import WeakPassword, check_strength, verify_password
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
@@ -42,14 +43,8 @@ class Issued:
 
 def user_row(u: User) -> dict[str, Any]:
     """A user as the admin page lists it (never the hash)."""
-    return {
-        "id": str(u.id),
-        "email": u.email,
-        "role": u.role,
-        "is_active": u.is_active,
-        "can_sign_in": u.password_hash is not None,
-        "created_at": iso(u.created_at),
-    }
+    return {**pick(u, "id", "email", "role", "is_active"), "can_sign_in": u.password_hash is not None,
+            "created_at": iso(u.created_at)}
 
 
 def list_users(db: Session, *, cursor: str | None, limit: int) -> tuple[list[User], str | None]:

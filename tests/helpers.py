@@ -143,6 +143,17 @@ def sweep(app: Flask, *, stale_after_s: float, redispatch_after_s: float) -> Swe
                       stale_after_s=stale_after_s, redispatch_after_s=redispatch_after_s)
 
 
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a process group started with start_new_session, SIGKILL it if it lingers past 15 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 @contextmanager
 def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """A real `dramatiq workers.main` process (its own process group) on the interactive queue."""
@@ -157,13 +168,7 @@ def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc)
 
 
 @contextmanager
@@ -195,13 +200,7 @@ def web_server(env: dict[str, str], *, workers: int = 2) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc)
 
 
 def truncate_tenant_tables(owner_url: str) -> None:
@@ -232,16 +231,24 @@ def url_for(role: str, dbname: str) -> str:
     return f"postgresql://{role}@{host}:{port}/{dbname}"
 
 
-def admin_exec(*statements: str, dbname: str | None = None) -> None:
-    dsn = ADMIN_URL if dbname is None else ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
+@contextmanager
+def autocommit_cursor(dsn: str, *statements: str) -> Iterator[Any]:
+    """A cursor on a fresh autocommit connection, after running `statements`; closed on exit."""
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
             for stmt in statements:
                 cur.execute(stmt)
+            yield cur
     finally:
         conn.close()
+
+
+def admin_exec(*statements: str, dbname: str | None = None) -> None:
+    dsn = ADMIN_URL if dbname is None else ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
+    with autocommit_cursor(dsn, *statements):
+        pass
 
 
 def ensure_role(role: str) -> None:

@@ -72,19 +72,15 @@ def accounts_create(name: str, as_json: bool) -> None:
     _emit({"account_id": str(account.id)}, as_json, f"account {account.id} created")
 
 
-@users.command("create")
-@click.option("--account-id", required=True, type=click.UUID)
-@click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice(ROLES))
-@click.option("--password-stdin", is_flag=True, help="read a sign-in password from stdin (one line)")
-@click.option("--json", "as_json", is_flag=True)
-def users_create(account_id: uuid.UUID, email: str, role: str, password_stdin: bool, as_json: bool) -> None:
+def _create_user(what: str, as_json: bool, password_stdin: bool, **fields: Any) -> None:
+    """Create a user or operator with a first token (and a sign-in password read from stdin, if asked)."""
     password = _read_password() if password_stdin else None
     try:
         with transaction(state().engine, SYSTEM) as db:
-            if db.get(Account, account_id) is None:
+            account_id = fields["account_id"]
+            if account_id is not None and db.get(Account, account_id) is None:
                 raise click.ClickException(f"no account {account_id}")
-            user = User(id=uuid.uuid4(), account_id=account_id, email=email, role=role, is_operator=False)
+            user = User(id=uuid.uuid4(), **fields)
             db.add(user)
             db.flush()
             if password is not None:
@@ -92,7 +88,17 @@ def users_create(account_id: uuid.UUID, email: str, role: str, password_stdin: b
             token = _issue_token(db, user)
     except IntegrityError as exc:
         raise _email_taken(exc) from None
-    _emit({"user_id": str(user.id), "token": token}, as_json, f"user {user.id} created; token (shown once): {token}")
+    _emit({"user_id": str(user.id), "token": token}, as_json, f"{what} {user.id} created; token (shown once): {token}")
+
+
+@users.command("create")
+@click.option("--account-id", required=True, type=click.UUID)
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--password-stdin", is_flag=True, help="read a sign-in password from stdin (one line)")
+@click.option("--json", "as_json", is_flag=True)
+def users_create(account_id: uuid.UUID, email: str, role: str, password_stdin: bool, as_json: bool) -> None:
+    _create_user("user", as_json, password_stdin, account_id=account_id, email=email, role=role, is_operator=False)
 
 
 @users.command("token")
@@ -161,18 +167,7 @@ def users_revoke(token_prefix: str, as_json: bool) -> None:
 @click.option("--password-stdin", is_flag=True, help="read a sign-in password from stdin (one line)")
 @click.option("--json", "as_json", is_flag=True)
 def operators_create(email: str, password_stdin: bool, as_json: bool) -> None:
-    password = _read_password() if password_stdin else None
-    try:
-        with transaction(state().engine, SYSTEM) as db:
-            user = User(id=uuid.uuid4(), account_id=None, email=email, role=None, is_operator=True)
-            db.add(user)
-            db.flush()
-            if password is not None:
-                people.set_password(db, user, password)
-            token = _issue_token(db, user)
-    except IntegrityError as exc:
-        raise _email_taken(exc) from None
-    _emit({"user_id": str(user.id), "token": token}, as_json, f"operator {user.id} created; token (shown once): {token}")
+    _create_user("operator", as_json, password_stdin, account_id=None, email=email, role=None, is_operator=True)
 
 
 @dbcli.command("upgrade")

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from db.models import AiSession, Job, SessionMessage
 from shared.errors import conflict, invalid
-from shared.isotime import iso
 from shared.jobs.service import create_job
+from shared.rows import pick
 
 REPLY_KIND = "assistant.reply"
 MAX_CONTENT = 8000  # characters of one engineer message
@@ -87,15 +87,5 @@ def list_messages(
 
 
 def message_to_dict(m: SessionMessage) -> dict[str, Any]:
-    return {
-        "id": str(m.id),
-        "session_id": str(m.session_id),
-        "role": m.role,
-        "content": m.content,
-        "created_at": iso(m.created_at),
-        "job_id": str(m.job_id) if m.job_id else None,
-        "suggested_fix_id": str(m.suggested_fix_id) if m.suggested_fix_id else None,
-        "fact_ids": list(m.fact_ids or []),
-        "outcome_proposal": m.outcome_proposal,
-        "generator": m.generator,
-    }
+    return {**pick(m, "id", "session_id", "role", "content", "created_at", "job_id", "suggested_fix_id"),
+            "fact_ids": list(m.fact_ids or []), **pick(m, "outcome_proposal", "generator")}

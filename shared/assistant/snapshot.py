@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 from db.models import L1WalkSession, SessionMessage, SessionSuggestedFix
 from shared.errors import PermanentError
 from shared.l1.sessions import visible_path
+from shared.llm.bundle import SessionBasis
 from shared.llm.conversation import ActiveFix, Conversation, Turn
 from shared.sessions.fixes import active_fix
-from shared.sessions.service import get_session, live_facts
+from shared.sessions.service import get_session
 
 MAX_TRANSCRIPT = 200  # most recent messages read; the LLM prompt windows further
 
@@ -38,13 +39,8 @@ def load_conversation(db: Session, session_id: uuid.UUID, message_id: uuid.UUID)
     ).all()
     fix = active_fix(db, session_id)
     return Conversation(
-        session_id=session.id,
-        state_version=session.state_version,
-        session_status=session.status,
-        intake=dict(session.intake or {}),
-        psa_ticket_id=session.psa_ticket_id,
+        **SessionBasis.read(db, session),
         transcript=[Turn(r.role, r.content) for r in reversed(rows)],
-        facts=[f.text for f in live_facts(db, session_id)],
         fix=ActiveFix.of(fix) if fix is not None else None,
         tried=[{"title": t.title, "status": t.status} for t in tried],
         l1_walk=_walk(db, session.l1_session_id, session.intake),

@@ -105,6 +105,10 @@ class _Accumulator:
         return StreamedTurn(self.text, self.model, self.stop_reason, self.usage, self.calls, self.defects)
 
 
+def _stalled() -> TransientError:
+    return TransientError("llm_timeout", "Anthropic API stream stalled past the read timeout")
+
+
 def stream_turn(
     sdk: anthropic.Anthropic,
     *,
@@ -117,6 +121,7 @@ def stream_turn(
     secret: str | None = None,
 ) -> StreamedTurn:
     acc = _Accumulator(on_text)
+    streaming = False  # the headers came: a timeout from here on is a stall mid-stream
     try:
         with sdk.messages.create(
             model=model,
@@ -127,14 +132,17 @@ def stream_turn(
             tool_choice={"type": "auto"},
             stream=True,
         ) as stream:
+            streaming = True
             for event in stream:
                 acc.feed(event)
     except anthropic.APIError as exc:
+        if streaming and isinstance(exc, anthropic.APITimeoutError):  # SDK 2.17 and later wrap a stall too
+            raise _stalled() from None
         err = classify(exc, secret=secret)
         log.info("anthropic stream failed: code=%s detail=%s", err.code, err.detail)
         raise err from exc
-    except httpx2.TimeoutException:  # a stall mid-stream: the SDK only wraps timeouts before the headers
-        raise TransientError("llm_timeout", "Anthropic API stream stalled past the read timeout") from None
+    except httpx2.TimeoutException:  # a stall mid-stream, which SDKs before 2.17 do not wrap
+        raise _stalled() from None
     except httpx2.TransportError as exc:
         raise TransientError("llm_unreachable", f"Anthropic API stream broke: {type(exc).__name__}") from None
     except ValueError:  # an event whose data is not JSON

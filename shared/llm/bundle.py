@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db.models import SessionSuggestedFix
+from db.models import AiSession, SessionSuggestedFix
 from shared.sessions.fixes import active_fix
 from shared.sessions.service import get_session, live_facts
 
@@ -48,12 +48,25 @@ def problem_of(intake: dict[str, Any]) -> str | None:
 
 
 @dataclass(frozen=True)
-class PreviewBundle:
+class SessionBasis:
+    """What every generator reads of the session itself (a preview bundle and an assistant conversation)."""
+
     session_id: uuid.UUID
     state_version: int
     session_status: str
     intake: dict[str, Any]
     psa_ticket_id: str | None
+
+    @staticmethod
+    def read(db: Session, session: AiSession) -> dict[str, Any]:
+        """The basis fields of `session` plus its live facts, as constructor keywords."""
+        return dict(session_id=session.id, state_version=session.state_version, session_status=session.status,
+                    intake=dict(session.intake or {}), psa_ticket_id=session.psa_ticket_id,
+                    facts=[f.text for f in live_facts(db, session.id)])
+
+
+@dataclass(frozen=True)
+class PreviewBundle(SessionBasis):
     facts: list[str] = field(default_factory=list)
     fix: FixView | None = None
 
@@ -71,12 +84,4 @@ def load_bundle(db: Session, session_id: uuid.UUID) -> PreviewBundle:
     """Call inside a REPEATABLE READ transaction so every row comes from one snapshot."""
     session = get_session(db, session_id)  # NotFound (deleted since the job was created) fails the job
     fix = active_fix(db, session_id)
-    return PreviewBundle(
-        session_id=session.id,
-        state_version=session.state_version,
-        session_status=session.status,
-        intake=dict(session.intake or {}),
-        psa_ticket_id=session.psa_ticket_id,
-        facts=[f.text for f in live_facts(db, session_id)],
-        fix=FixView.of(fix) if fix is not None else None,
-    )
+    return PreviewBundle(**SessionBasis.read(db, session), fix=FixView.of(fix) if fix is not None else None)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from db.models import SessionSuggestedFix
-from shared.llm.bundle import FixView, problem_of
+from shared.llm.bundle import FixView, SessionBasis, problem_of
 from shared.sessions.fixes import APPLIED_OUTCOMES, SCRIPT_LANGUAGES
 
 MAX_FACTS_PER_TURN = 10
@@ -45,14 +45,9 @@ class ActiveFix(FixView):
 
 
 @dataclass(frozen=True)
-class Conversation:
+class Conversation(SessionBasis):
     """One consistent read (REPEATABLE READ) of everything a reply may depend on."""
 
-    session_id: uuid.UUID
-    state_version: int
-    session_status: str
-    intake: dict[str, Any]
-    psa_ticket_id: str | None
     transcript: list[Turn]  # oldest first, ending with the engineer's message being answered
     facts: list[str] = field(default_factory=list)
     fix: ActiveFix | None = None

@@ -13,7 +13,7 @@ from shared.llm.generator import Draft
 from shared.llm.next_node import NEXT_NODE_SCHEMA, NextNodeContext, normalize_node
 from shared.llm.outcome_rules import SYSTEM_RULES
 from shared.llm.sections import SECTIONS, PreviewKind, json_schema, render
-from shared.llm.structured import StructuredClient
+from shared.llm.structured import STRING, StructuredClient, array_of, strict_object
 from shared.llm.template_heuristics import TemplateProposal
 
 MAX_TOKENS = {"resolution_note": 1500, "escalation_package": 2500, "template": 3000}
@@ -21,28 +21,10 @@ _TASK = {
     "resolution_note": "Write the customer-facing resolution note for this ticket.",
     "escalation_package": "Write the internal escalation package for the next engineer.",
 }
-TEMPLATE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "templated_body": {"type": "string"},
-        "parameters": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "kind": {"type": "string"},
-                    "description": {"type": "string"},
-                    "default": {"type": "string"},
-                },
-                "required": ["name", "kind", "description", "default"],
-                "additionalProperties": False,
-            },
-        },
-    },
-    "required": ["templated_body", "parameters"],
-    "additionalProperties": False,
-}
+TEMPLATE_SCHEMA = strict_object(
+    templated_body=STRING,
+    parameters=array_of(strict_object(name=STRING, kind=STRING, description=STRING, default=STRING)),
+)
 _PARAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 NEXT_NODE_SYSTEM = (
     "You help a first-line (L1) helpdesk technician troubleshoot a customer's problem one question at a time. "

@@ -9,25 +9,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from shared.llm.structured import STRING, array_of, strict_object
+
 LEADS_TO = ("next", "resolve", "escalate")
 MAX_ANSWERS = 6
-NEXT_NODE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "question": {"type": "string"},
-        "answers": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"label": {"type": "string"}, "leads_to": {"type": "string", "enum": list(LEADS_TO)}},
-                "required": ["label", "leads_to"],
-                "additionalProperties": False,
-            },
-        },
-    },
-    "required": ["question", "answers"],
-    "additionalProperties": False,
-}
+NEXT_NODE_SCHEMA = strict_object(
+    question=STRING,
+    answers=array_of(strict_object(label=STRING, leads_to={"type": "string", "enum": list(LEADS_TO)})),
+)
 
 
 @dataclass(frozen=True)

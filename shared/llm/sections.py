@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from shared.llm.structured import STRING, strict_object
+
 PreviewKind = Literal["resolution_note", "escalation_package"]
 
 RESOLUTION_SECTIONS: tuple[tuple[str, str], ...] = (
@@ -26,13 +28,7 @@ SECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
 
 def json_schema(kind: PreviewKind) -> dict[str, Any]:
     """One required string field per section, nothing else: the shape cannot drift."""
-    keys = [key for key, _ in SECTIONS[kind]]
-    return {
-        "type": "object",
-        "properties": {key: {"type": "string"} for key in keys},
-        "required": keys,
-        "additionalProperties": False,
-    }
+    return strict_object(**{key: STRING for key, _ in SECTIONS[kind]})
 
 
 def render(kind: PreviewKind, sections: dict[str, str]) -> str:

@@ -17,3 +17,15 @@ class StructuredClient(Protocol):
     """Ask for JSON matching `schema`; raise shared.errors.TransientError / PermanentError on failure."""
 
     def call(self, *, system: str, user: str, schema: dict[str, Any], max_tokens: int) -> StructuredResult: ...
+
+
+STRING: dict[str, Any] = {"type": "string"}
+
+
+def strict_object(**properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema object whose properties are all required and nothing else is allowed (structured outputs)."""
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def array_of(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from db.models import AiSession, Job, SessionSuggestedFix
 from shared.errors import BadRequest, conflict
-from shared.isotime import iso
 from shared.jobs.service import create_job
 from shared.lookup import fetch
+from shared.rows import pick
 from shared.sessions.service import bump_state_version
 
 TERMINAL_OUTCOMES = frozenset({"applied_success", "applied_failed", "dismissed"})
@@ -162,25 +162,7 @@ def record_outcome(
 
 
 def fix_to_dict(f: SessionSuggestedFix) -> dict[str, Any]:
-    return {
-        "id": str(f.id),
-        "session_id": str(f.session_id),
-        "title": f.title,
-        "description": f.description,
-        "confidence_pct": f.confidence_pct,
-        "script_template_id": str(f.script_template_id) if f.script_template_id else None,
-        "ai_drafted_script": f.ai_drafted_script,
-        "ai_drafted_parameters": f.ai_drafted_parameters,
-        "script_language": f.script_language,
-        "edited_script": f.edited_script,
-        "user_decision": f.user_decision,
-        "status": f.status,
-        "applied_at": iso(f.applied_at),
-        "verified_at": iso(f.verified_at),
-        "partial_notes": f.partial_notes,
-        "pending_reason": f.pending_reason,
-        "failure_reason": f.failure_reason,
-        "ai_outcome_proposal": f.ai_outcome_proposal,
-        "superseded_at": iso(f.superseded_at),
-        "created_at": iso(f.created_at),
-    }
+    return pick(f, "id", "session_id", "title", "description", "confidence_pct", "script_template_id",
+                "ai_drafted_script", "ai_drafted_parameters", "script_language", "edited_script", "user_decision",
+                "status", "applied_at", "verified_at", "partial_notes", "pending_reason", "failure_reason",
+                "ai_outcome_proposal", "superseded_at", "created_at")

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from db.models import AiSession, Job, PsaConnection, SessionFact
 from shared import limits
 from shared.errors import Conflict, Invalid, NotFound, not_found
-from shared.isotime import iso
 from shared.lookup import fetch
 from shared.pagination import next_cursor, page
+from shared.rows import pick
 
 
 def bump_state_version(db: Session, session_id: uuid.UUID) -> int:
@@ -147,34 +147,14 @@ def live_facts(db: Session, session_id: uuid.UUID) -> list[SessionFact]:
 
 def session_to_dict(s: AiSession) -> dict[str, Any]:
     return {
-        "id": str(s.id),
-        "status": s.status,
-        "state_version": s.state_version,
-        "intake_type": s.intake_type,
+        **pick(s, "id", "status", "state_version", "intake_type"),
         "intake_content": s.intake,
-        "psa_connection_id": str(s.psa_connection_id) if s.psa_connection_id else None,
-        "psa_ticket_id": s.psa_ticket_id,
-        "resolution_note_markdown": s.resolution_note_markdown,
-        "resolution_note_posted_at": iso(s.resolution_note_posted_at),
-        "resolution_note_external_id": s.resolution_note_external_id,
-        "escalation_package_markdown": s.escalation_package_markdown,
-        "escalation_package_posted_at": iso(s.escalation_package_posted_at),
-        "escalation_package_external_id": s.escalation_package_external_id,
-        "resolution_summary": s.resolution_summary,
-        "escalation_reason": s.escalation_reason,
-        "resolved_at": iso(s.resolved_at),
-        "l1_session_id": str(s.l1_session_id) if s.l1_session_id else None,
-        "created_at": iso(s.created_at),
-        "updated_at": iso(s.updated_at),
+        **pick(s, "psa_connection_id", "psa_ticket_id",
+               "resolution_note_markdown", "resolution_note_posted_at", "resolution_note_external_id",
+               "escalation_package_markdown", "escalation_package_posted_at", "escalation_package_external_id",
+               "resolution_summary", "escalation_reason", "resolved_at", "l1_session_id", "created_at", "updated_at"),
     }
 
 
 def fact_to_dict(f: SessionFact) -> dict[str, Any]:
-    return {
-        "id": str(f.id),
-        "session_id": str(f.session_id),
-        "text": f.text,
-        "source": f.source,
-        "created_at": iso(f.created_at),
-        "deleted_at": iso(f.deleted_at),
-    }
+    return pick(f, "id", "session_id", "text", "source", "created_at", "deleted_at")

@@ -139,18 +139,23 @@ def test_malformed_tool_payloads_never_lose_the_reply(client, tenant, anthropic_
     assert count_rows(engine, SessionMessage, SessionMessage.role == "assistant") == 2
 
 
+def _fault_then_ok(client, tenant, stub, fault: dict, text: str) -> tuple[str, dict, dict]:
+    """One reply whose first call meets `fault` and whose retry answers `text`: the job seen retrying, then done."""
+    sid = new_session(client, tenant)["id"]
+    stub.enqueue(fault["kind"], **fault["opts"])
+    stub.enqueue("ok", text=text)
+    job_id = post(client, tenant, sid, "Nobody can print").get_json()["job"]["id"]
+    retrying = wait_job(client, tenant.h("engineer"), job_id, until=("retrying",))
+    return sid, retrying, wait_job(client, tenant.h("engineer"), job_id)
+
+
 @pytest.mark.usefixtures("llm_worker")
 @pytest.mark.parametrize("fault", [{"kind": "overloaded", "opts": {}},
                                    {"kind": "ok", "opts": {"text": "Half a repl", "stream_error": "overloaded_error"}}],
                          ids=["529-before-the-stream", "overloaded-mid-stream"])
 def test_overloaded_is_retried_with_backoff_and_one_message(client, tenant, anthropic_stub, engine, fault):
-    sid = new_session(client, tenant)["id"]
-    anthropic_stub.enqueue(fault["kind"], **fault["opts"])
-    anthropic_stub.enqueue("ok", text="The whole reply.")
-    job_id = post(client, tenant, sid, "Nobody can print").get_json()["job"]["id"]
-    retrying = wait_job(client, tenant.h("engineer"), job_id, until=("retrying",))
+    sid, retrying, done = _fault_then_ok(client, tenant, anthropic_stub, fault, "The whole reply.")
     assert retrying["error"]["code"] == "llm_overloaded" and retrying["next_attempt_at"]
-    done = wait_job(client, tenant.h("engineer"), job_id)
     assert done["status"] == "succeeded" and done["attempts"] == 2 and anthropic_stub.calls == 2
     assert done["result"]["message"]["content"] == "The whole reply."
     assert [m["role"] for m in transcript(client, tenant, sid)["items"]] == ["user", "assistant"]
@@ -162,13 +167,8 @@ def test_overloaded_is_retried_with_backoff_and_one_message(client, tenant, anth
                                    {"kind": "ok", "opts": {"text": "Let me think about", "stall_s": 2.5}, "says": "stalled"}],
                          ids=["no-headers", "stalls-mid-stream"])
 def test_timeouts_are_retried_without_a_duplicate_message(client, tenant, anthropic_stub, engine, fault):
-    sid = new_session(client, tenant)["id"]
-    anthropic_stub.enqueue(fault["kind"], **fault["opts"])
-    anthropic_stub.enqueue("ok", text="Answer after the retry.")
-    job_id = post(client, tenant, sid, "Nobody can print").get_json()["job"]["id"]
-    retrying = wait_job(client, tenant.h("engineer"), job_id, until=("retrying",))
+    _sid, retrying, done = _fault_then_ok(client, tenant, anthropic_stub, fault, "Answer after the retry.")
     assert retrying["error"]["code"] == "llm_timeout" and fault["says"] in retrying["error"]["message"]
-    done = wait_job(client, tenant.h("engineer"), job_id)
     assert done["status"] == "succeeded" and done["attempts"] == 2
     assert done["result"]["message"]["content"] == "Answer after the retry."
     assert count_rows(engine, SessionMessage, SessionMessage.role == "assistant") == 1

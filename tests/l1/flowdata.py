@@ -4,18 +4,27 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+
+def _ask(node_id: str, text: str, *answers: tuple[str, str]) -> dict[str, Any]:
+    return {"id": node_id, "type": "question", "text": text,
+            "answers": [{"label": label, "next": nxt} for label, nxt in answers]}
+
+
+def _end(node_id: str, kind: str, text: str) -> dict[str, Any]:
+    return {"id": node_id, "type": kind, "text": text}
+
+
 OUTLOOK = {
     "title": "Outlook keeps asking for a password",
     "category": "email",
     "keywords": ["outlook", "password prompt", "credentials"],
     "nodes": [
-        {"id": "q1", "type": "question", "text": "Does Outlook on the web accept the same password?",
-         "answers": [{"label": "Yes", "next": "q2"}, {"label": "No", "next": "esc_account"}]},
-        {"id": "q2", "type": "question", "text": "Does removing the saved Office entries in Credential Manager stop the prompts?",
-         "answers": [{"label": "Yes", "next": "fix"}, {"label": "No", "next": "esc_mail"}]},
-        {"id": "fix", "type": "resolve", "text": "Cached credentials were stale; prompts stopped after clearing them."},
-        {"id": "esc_account", "type": "escalate", "text": "Account-level sign-in problem: hand to the identity team."},
-        {"id": "esc_mail", "type": "escalate", "text": "Mailbox-side problem: hand to the messaging team."},
+        _ask("q1", "Does Outlook on the web accept the same password?", ("Yes", "q2"), ("No", "esc_account")),
+        _ask("q2", "Does removing the saved Office entries in Credential Manager stop the prompts?",
+             ("Yes", "fix"), ("No", "esc_mail")),
+        _end("fix", "resolve", "Cached credentials were stale; prompts stopped after clearing them."),
+        _end("esc_account", "escalate", "Account-level sign-in problem: hand to the identity team."),
+        _end("esc_mail", "escalate", "Mailbox-side problem: hand to the messaging team."),
     ],
 }
 VPN = {
@@ -24,10 +33,9 @@ VPN = {
     "keywords": ["vpn", "tunnel", "disconnect"],
     "start": "v1",
     "nodes": [
-        {"id": "v1", "type": "question", "text": "Does the tunnel drop on wired Ethernet as well as Wi-Fi?",
-         "answers": [{"label": "Only on Wi-Fi", "next": "v_fix"}, {"label": "Both", "next": "v_esc"}]},
-        {"id": "v_fix", "type": "resolve", "text": "Disable Wi-Fi power saving on the adapter."},
-        {"id": "v_esc", "type": "escalate", "text": "Gateway-side drop: escalate to network engineering."},
+        _ask("v1", "Does the tunnel drop on wired Ethernet as well as Wi-Fi?", ("Only on Wi-Fi", "v_fix"), ("Both", "v_esc")),
+        _end("v_fix", "resolve", "Disable Wi-Fi power saving on the adapter."),
+        _end("v_esc", "escalate", "Gateway-side drop: escalate to network engineering."),
     ],
 }
 PRINTER = {
@@ -35,10 +43,9 @@ PRINTER = {
     "category": "printing",
     "keywords": ["printer", "print queue", "spooler"],
     "nodes": [
-        {"id": "p1", "type": "question", "text": "Is the printer showing ready?",
-         "answers": [{"label": "Yes", "next": "p_fix"}, {"label": "No", "next": "p_esc"}]},
-        {"id": "p_fix", "type": "resolve", "text": "Restart the Print Spooler service and clear the queue."},
-        {"id": "p_esc", "type": "escalate", "text": "Hardware fault: book an on-site visit."},
+        _ask("p1", "Is the printer showing ready?", ("Yes", "p_fix"), ("No", "p_esc")),
+        _end("p_fix", "resolve", "Restart the Print Spooler service and clear the queue."),
+        _end("p_esc", "escalate", "Hardware fault: book an on-site visit."),
     ],
 }
 FLOWS = {"outlook": OUTLOOK, "vpn": VPN, "printer": PRINTER}

@@ -57,6 +57,13 @@ def _call(client: AnthropicStructuredClient, **overrides: Any) -> Any:
 
 # -- over HTTP --------------------------------------------------------------------------------------
 
+
+def _fails(kind: type[JobError], client: Any) -> Any:
+    """The error one call raises, which must be of `kind`; wrapped like pytest's ExceptionInfo (`.value`)."""
+    with pytest.raises(kind) as info:
+        _call(client)
+    return info
+
 def test_success_returns_data_usage_model(stub: AnthropicStub, make_client: Any) -> None:
     result = _call(make_client())
     assert set(result.data) == {"summary", "steps", "confidence"}
@@ -106,8 +113,7 @@ def test_base_url_none_reads_env(stub: AnthropicStub, monkeypatch: pytest.Monkey
 
 def test_rate_limited_carries_retry_after(stub: AnthropicStub, make_client: Any) -> None:
     stub.enqueue("rate_limited", retry_after="7")
-    with pytest.raises(TransientError) as info:
-        _call(make_client())
+    info = _fails(TransientError, make_client())
     assert info.value.code == "llm_rate_limited"
     assert info.value.retry_after == 7.0
     assert info.value.detail and info.value.detail["request_id"].startswith("req_")
@@ -116,8 +122,7 @@ def test_rate_limited_carries_retry_after(stub: AnthropicStub, make_client: Any)
 
 def test_overloaded_is_transient_and_sdk_does_not_retry(stub: AnthropicStub, make_client: Any) -> None:
     stub.enqueue("overloaded", retry_after="3")
-    with pytest.raises(TransientError) as info:
-        _call(make_client(max_retries=0))
+    info = _fails(TransientError, make_client(max_retries=0))
     assert info.value.code == "llm_overloaded"
     assert info.value.retry_after == 3.0
     assert stub.calls == 1
@@ -134,15 +139,13 @@ def test_max_retries_is_passed_to_the_sdk(stub: AnthropicStub, make_client: Any)
 @pytest.mark.parametrize("status", [500, 503])
 def test_server_error_is_transient(stub: AnthropicStub, make_client: Any, status: int) -> None:
     stub.enqueue("server_error", status=status)
-    with pytest.raises(TransientError) as info:
-        _call(make_client())
+    info = _fails(TransientError, make_client())
     assert info.value.code == "llm_unavailable"
 
 
 def test_bad_request_is_permanent(stub: AnthropicStub, make_client: Any) -> None:
     stub.enqueue("bad_request", message="output_config.format.schema: unsupported keyword")
-    with pytest.raises(PermanentError) as info:
-        _call(make_client())
+    info = _fails(PermanentError, make_client())
     assert info.value.code == "llm_bad_request"
     assert "unsupported keyword" in info.value.message
 
@@ -150,8 +153,7 @@ def test_bad_request_is_permanent(stub: AnthropicStub, make_client: Any) -> None
 def test_wrong_key_is_auth_failed(stub: AnthropicStub, make_client: Any) -> None:
     stub.enqueue("ok")  # must not be consumed by the rejected request
     wrong = "sk-ant-wrong-key-abcdef"
-    with pytest.raises(PermanentError) as info:
-        _call(make_client(api_key=wrong))
+    info = _fails(PermanentError, make_client(api_key=wrong))
     assert info.value.code == "llm_auth_failed"
     assert wrong not in str(info.value) and wrong not in repr(info.value.detail)
     assert stub.pending == 1
@@ -185,23 +187,20 @@ def test_max_tokens_is_truncated_never_returned(stub: AnthropicStub, make_client
 
 def test_refusal_is_permanent(stub: AnthropicStub, make_client: Any) -> None:
     stub.enqueue("refusal")
-    with pytest.raises(PermanentError) as info:
-        _call(make_client())
+    info = _fails(PermanentError, make_client())
     assert info.value.code == "llm_refused"
 
 
 @pytest.mark.parametrize("text", ["Sure! Here is your note.", "[1, 2]", '{"summary": "only this"}'])
 def test_non_schema_output_is_invalid(stub: AnthropicStub, make_client: Any, text: str) -> None:
     stub.enqueue("ok", text=text)
-    with pytest.raises(PermanentError) as info:
-        _call(make_client())
+    info = _fails(PermanentError, make_client())
     assert info.value.code == "llm_invalid_output"
 
 
 def test_slow_response_times_out(stub: AnthropicStub, make_client: Any) -> None:
     stub.enqueue("slow", seconds=3.0)
-    with pytest.raises(TransientError) as info:
-        _call(make_client(timeout_s=0.5))
+    info = _fails(TransientError, make_client(timeout_s=0.5))
     assert info.value.code == "llm_timeout"
     assert stub.calls == 1
 
@@ -209,8 +208,7 @@ def test_slow_response_times_out(stub: AnthropicStub, make_client: Any) -> None:
 def test_unreachable_host_is_transient(make_client: Any) -> None:
     with AnthropicStub(API_KEY) as gone:
         url = gone.base_url
-    with pytest.raises(TransientError) as info:
-        _call(make_client(base_url=url, timeout_s=1.0))
+    info = _fails(TransientError, make_client(base_url=url, timeout_s=1.0))
     assert info.value.code == "llm_unreachable"
 
 

@@ -30,7 +30,7 @@ from shared.jobs.oneshots import read_job
 from shared.jobs.service import JobRef
 from shared.jobs.state_machine import insert_job
 from shared.metrics import key
-from tests.helpers import wait_job
+from tests.helpers import autocommit_cursor, wait_job
 
 
 def _session(client: Any, tenant: Any) -> str:
@@ -47,19 +47,12 @@ def two_tenants_rows(client: Any, tenant: Any, other_tenant: Any) -> None:
 
 
 def _counts(url: str, *statements: str) -> dict[str, int]:
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement)
-            out = {}
-            for table in TENANT_TABLES:
-                cur.execute(f"SELECT count(*) FROM {table}")
-                out[table] = int(cur.fetchone()[0])
-            return out
-    finally:
-        conn.close()
+    out = {}
+    with autocommit_cursor(url, *statements) as cur:
+        for table in TENANT_TABLES:
+            cur.execute(f"SELECT count(*) FROM {table}")
+            out[table] = int(cur.fetchone()[0])
+    return out
 
 
 def test_the_request_role_cannot_enter_the_system_scope(database, two_tenants_rows):

@@ -164,23 +164,24 @@ def test_tenant_rate_limit_is_shared_by_every_process_and_answers_429(make_app, 
     assert one.test_client().get("/api/v1/ai-sessions", headers=other.h("engineer")).status_code == 200
 
 
-def test_a_refused_request_changes_nothing(make_app, make_tenant, engine):
-    app = make_app(flowpilot_tenant_rate_limit="2/hour")
+def _spent_budget(make_app, make_tenant):
+    """An app allowing 2 requests an hour and a tenant that has just used both."""
+    client = make_app(flowpilot_tenant_rate_limit="2/hour").test_client()
     tenant = make_tenant()
-    client = app.test_client()
     for _ in range(2):
         assert client.get("/api/v1/ai-sessions", headers=tenant.h("engineer")).status_code == 200
+    return client, tenant
+
+
+def test_a_refused_request_changes_nothing(make_app, make_tenant, engine):
+    client, tenant = _spent_budget(make_app, make_tenant)
     before = count_rows(engine, Job)
     assert_problem(client.post("/api/v1/jobs", json={"kind": "system.echo"}, headers=tenant.h()), 429, "rate_limited")
     assert count_rows(engine, Job) == before
 
 
 def test_operators_health_auth_and_pages_are_not_counted(make_app, make_tenant, operator):
-    app = make_app(flowpilot_tenant_rate_limit="2/hour")
-    tenant = make_tenant()
-    client = app.test_client()
-    for _ in range(2):
-        assert client.get("/api/v1/ai-sessions", headers=tenant.h("engineer")).status_code == 200
+    client, tenant = _spent_budget(make_app, make_tenant)
     assert_problem(client.get("/api/v1/ai-sessions", headers=tenant.h("engineer")), 429)
     for _ in range(5):
         assert client.get("/api/v1/ops/queues", headers=operator).status_code == 200

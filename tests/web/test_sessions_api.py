@@ -62,15 +62,19 @@ def test_concurrent_fact_writes_never_lose_a_bump(app: Flask, tenant):
     assert c.get(f"/api/v1/ai-sessions/{s['id']}", headers=tenant.h("engineer")).get_json()["state_version"] == 9
 
 
-def test_psa_ticket_requires_connection_of_same_tenant(client, tenant, other_tenant):
-    resp = client.post("/api/v1/ai-sessions", json={"psa_ticket_id": "48291"}, headers=tenant.h("engineer"))
-    assert resp.status_code == 422
-    conn = client.post(
+def _connection(client, tenant) -> dict:
+    return client.post(
         "/api/v1/psa-connections",
         json={"provider": "connectwise", "site_url": "http://127.0.0.1:8765", "company_id": "acme",
               "public_key": "pub", "private_key": "priv"},
-        headers=other_tenant.h("admin"),
+        headers=tenant.h("admin"),
     ).get_json()
+
+
+def test_psa_ticket_requires_connection_of_same_tenant(client, tenant, other_tenant):
+    resp = client.post("/api/v1/ai-sessions", json={"psa_ticket_id": "48291"}, headers=tenant.h("engineer"))
+    assert resp.status_code == 422
+    conn = _connection(client, other_tenant)
     resp = client.post(
         "/api/v1/ai-sessions", json={"psa_connection_id": conn["id"], "psa_ticket_id": "48291"}, headers=tenant.h("engineer")
     )
@@ -85,12 +89,7 @@ def test_cross_tenant_ids_are_404_everywhere(client, tenant, other_tenant, worke
     s = new_session(client, tenant)
     fact = client.post(f"/api/v1/ai-sessions/{s['id']}/facts", json={"text": "x"}, headers=tenant.h("engineer")).get_json()
     job = client.post("/api/v1/jobs", json={"kind": "system.echo"}, headers=tenant.h()).get_json()["job"]
-    conn = client.post(
-        "/api/v1/psa-connections",
-        json={"provider": "connectwise", "site_url": "http://127.0.0.1:8765", "company_id": "acme",
-              "public_key": "pub", "private_key": "priv"},
-        headers=tenant.h("admin"),
-    ).get_json()
+    conn = _connection(client, tenant)
     h = other_tenant.h("owner")
     checks = [
         client.get(f"/api/v1/ai-sessions/{s['id']}", headers=h),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from flask import Blueprint, jsonify
 from pydantic import Field
@@ -17,6 +17,8 @@ from web.db import db
 from web.openapi import doc
 from web.submit import submit
 from web.validation import Strict, parse_body
+
+M = TypeVar("M", bound=Strict)
 
 bp = Blueprint("fixes", __name__, url_prefix="/api/v1/ai-sessions/<uuid:session_id>/suggested-fixes")
 
@@ -43,9 +45,10 @@ class Outcome(Strict):
     notes: str | None = Field(default=None, max_length=10_000)
 
 
-def _session_and_fix(session_id: uuid.UUID, fix_id: uuid.UUID) -> tuple[AiSession, SessionSuggestedFix]:
-    """The session, and its fix locked for the write (a fix of another session is not found)."""
-    return get_session(db(), session_id), fixes.get_fix(db(), session_id, fix_id)
+def _write(model: type[M], session_id: uuid.UUID, fix_id: uuid.UUID) -> tuple[M, AiSession, SessionSuggestedFix]:
+    """The validated body, the session, and its fix locked for the write (a fix of another session is not found)."""
+    body = parse_body(model)
+    return body, get_session(db(), session_id), fixes.get_fix(db(), session_id, fix_id)
 
 
 @bp.post("")
@@ -76,8 +79,7 @@ def active(session_id: uuid.UUID) -> Any:
 @require(*ENGINEER_UP)
 @doc("Record the engineer's decision (draft_template starts a template.extract job)", body=Decision)
 def decision(session_id: uuid.UUID, fix_id: uuid.UUID) -> Any:
-    body = parse_body(Decision)
-    session, fix = _session_and_fix(session_id, fix_id)
+    body, session, fix = _write(Decision, session_id, fix_id)
     holder: dict[str, fixes.DecisionResult] = {}
 
     def make(key: str | None, fingerprint: str | None) -> tuple[Job, bool]:
@@ -115,7 +117,6 @@ def decision(session_id: uuid.UUID, fix_id: uuid.UUID) -> Any:
 @require(*ENGINEER_UP)
 @doc("Record the fix's outcome", body=Outcome)
 def outcome(session_id: uuid.UUID, fix_id: uuid.UUID) -> Any:
-    body = parse_body(Outcome)
-    session, fix = _session_and_fix(session_id, fix_id)
+    body, session, fix = _write(Outcome, session_id, fix_id)
     fix, version = fixes.record_outcome(db(), session, fix, body.outcome, body.notes)
     return jsonify({**fixes.fix_to_dict(fix), "state_version": version})

@@ -15,6 +15,7 @@ from shared import limits
 from shared.errors import Invalid, Unavailable
 from shared.isotime import iso
 from shared.lookup import fetch
+from shared.rows import pick
 from shared.security.crypto import CredentialCipher
 from shared.security.url_guard import UnsafeUrlError, check_site_url
 from web.auth import ADMIN_UP, ENGINEER_UP, principal, require
@@ -87,16 +88,7 @@ def _require_keys(body: PsaConnectionUpdate) -> None:
 
 
 def connection_to_dict(c: PsaConnection) -> dict[str, Any]:
-    return {
-        "id": str(c.id),
-        "provider": c.provider,
-        "site_url": c.site_url,
-        "company_id": c.company_id,
-        "client_id": c.client_id,
-        "is_active": c.is_active,
-        "created_at": iso(c.created_at),
-        "updated_at": iso(c.updated_at),
-    }
+    return pick(c, "id", "provider", "site_url", "company_id", "client_id", "is_active", "created_at", "updated_at")
 
 
 @bp.post("/psa-connections")
