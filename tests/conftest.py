@@ -179,9 +179,13 @@ def llm_settings(settings: Settings, anthropic_stub: Any) -> Settings:
 
 
 @pytest.fixture
-def llm_worker(llm_settings: Settings) -> Iterator[Worker]:
-    with start_worker(llm_settings) as w:
-        yield w
+def fresh_codebases() -> Iterator[None]:
+    """Forget the ConnectWise codebases discovered so far, before and after the test."""
+    from shared.psa.connectwise import clear_codebase_cache
+
+    clear_codebase_cache()
+    yield
+    clear_codebase_cache()
 
 
 @pytest.fixture
@@ -190,6 +194,12 @@ def cw_sim() -> Iterator[Any]:
 
     with CwSimulator() as sim:
         yield sim
+
+
+@pytest.fixture
+def llm_worker(llm_settings: Settings) -> Iterator[Worker]:
+    with start_worker(llm_settings) as w:
+        yield w
 
 
 @pytest.fixture

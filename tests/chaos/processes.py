@@ -17,6 +17,7 @@ import redis
 import requests
 
 from tests.chaos.services import PY, ROOT, TIMINGS, free_port, wait_until  # noqa: F401
+from tests.fakes.service import Service
 
 
 def _proc_table() -> list[tuple[int, int, int, str]]:
@@ -250,7 +251,7 @@ def running_stack(config: StackConfig, log_dir: Path, *, start: bool = True, **k
         stack.stop_all()
 
 
-class WorkerKiller:
+class WorkerKiller(Service):
     """Every 200-500 ms SIGKILL one random booted worker process; restart a command once it is down.
 
     Victims are a booted child (the dramatiq parent then stops its other children and exits) or a
@@ -275,12 +276,9 @@ class WorkerKiller:
     def total(self) -> int:
         return self.kills["child"] + self.kills["parent"]
 
-    def __enter__(self) -> WorkerKiller:
+    def start(self) -> WorkerKiller:
         self._thread.start()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def stop(self) -> None:
         self._stop.set()

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.fakes.cw_sim_state import FAULTS, CwState, LoggedRequest, SimResponse, now_iso
+from tests.fakes.service import Service
 
 __all__ = ["FAULTS", "CwSimulator", "LoggedRequest"]
 
@@ -83,7 +84,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # listen backlog: benchmarks open many connections at once (stdlib default 5)
 
 
-class CwSimulator:
+class CwSimulator(Service):
     """Thread-safe fake ConnectWise site: `start()`/`stop()` or use as a context manager."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, codebase: str = "v2020_4/", seed_demo: bool = True,
@@ -119,12 +120,6 @@ class CwSimulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> CwSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def site_url(self) -> str:

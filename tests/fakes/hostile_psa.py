@@ -28,7 +28,8 @@ import socketserver
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+
+from tests.fakes.service import Service
 
 CODEBASE = "v2020_4/"
 TICKET = {"id": 48291, "summary": "Printer", "status": {"id": 1, "name": "New"}, "board": {"id": 21}, "closedFlag": False}
@@ -98,7 +99,7 @@ class _Server(socketserver.ThreadingTCPServer):
     owner: HostilePsa
 
 
-class HostilePsa:
+class HostilePsa(Service):
     def __init__(self, *, interval: float = 0.5, huge_bytes: int = 64 * 1024 * 1024,
                  bomb_bytes: int = 64 * 1024 * 1024, max_hold_s: float = 20.0) -> None:
         self.interval = interval
@@ -126,12 +127,9 @@ class HostilePsa:
             self._bomb_body()  # compress now, not while the client's deadline runs
         return self
 
-    def __enter__(self) -> HostilePsa:
+    def start(self) -> HostilePsa:
         self._thread.start()
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     def stop(self) -> None:
         self.stopping.set()

@@ -14,40 +14,28 @@ def _end(node_id: str, kind: str, text: str) -> dict[str, Any]:
     return {"id": node_id, "type": kind, "text": text}
 
 
-OUTLOOK = {
-    "title": "Outlook keeps asking for a password",
-    "category": "email",
-    "keywords": ["outlook", "password prompt", "credentials"],
-    "nodes": [
-        _ask("q1", "Does Outlook on the web accept the same password?", ("Yes", "q2"), ("No", "esc_account")),
-        _ask("q2", "Does removing the saved Office entries in Credential Manager stop the prompts?",
-             ("Yes", "fix"), ("No", "esc_mail")),
-        _end("fix", "resolve", "Cached credentials were stale; prompts stopped after clearing them."),
-        _end("esc_account", "escalate", "Account-level sign-in problem: hand to the identity team."),
-        _end("esc_mail", "escalate", "Mailbox-side problem: hand to the messaging team."),
-    ],
-}
-VPN = {
-    "title": "VPN disconnects every few minutes",
-    "category": "network",
-    "keywords": ["vpn", "tunnel", "disconnect"],
-    "start": "v1",
-    "nodes": [
-        _ask("v1", "Does the tunnel drop on wired Ethernet as well as Wi-Fi?", ("Only on Wi-Fi", "v_fix"), ("Both", "v_esc")),
-        _end("v_fix", "resolve", "Disable Wi-Fi power saving on the adapter."),
-        _end("v_esc", "escalate", "Gateway-side drop: escalate to network engineering."),
-    ],
-}
-PRINTER = {
-    "title": "Printer not printing",
-    "category": "printing",
-    "keywords": ["printer", "print queue", "spooler"],
-    "nodes": [
-        _ask("p1", "Is the printer showing ready?", ("Yes", "p_fix"), ("No", "p_esc")),
-        _end("p_fix", "resolve", "Restart the Print Spooler service and clear the queue."),
-        _end("p_esc", "escalate", "Hardware fault: book an on-site visit."),
-    ],
-}
+def _flow(title: str, category: str, keywords: list[str], *nodes: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"title": title, "category": category, "keywords": keywords, **extra, "nodes": list(nodes)}
+
+
+OUTLOOK = _flow(
+    "Outlook keeps asking for a password", "email", ["outlook", "password prompt", "credentials"],
+    _ask("q1", "Does Outlook on the web accept the same password?", ("Yes", "q2"), ("No", "esc_account")),
+    _ask("q2", "Does removing the saved Office entries in Credential Manager stop the prompts?",
+         ("Yes", "fix"), ("No", "esc_mail")),
+    _end("fix", "resolve", "Cached credentials were stale; prompts stopped after clearing them."),
+    _end("esc_account", "escalate", "Account-level sign-in problem: hand to the identity team."),
+    _end("esc_mail", "escalate", "Mailbox-side problem: hand to the messaging team."))
+VPN = _flow(
+    "VPN disconnects every few minutes", "network", ["vpn", "tunnel", "disconnect"],
+    _ask("v1", "Does the tunnel drop on wired Ethernet as well as Wi-Fi?", ("Only on Wi-Fi", "v_fix"), ("Both", "v_esc")),
+    _end("v_fix", "resolve", "Disable Wi-Fi power saving on the adapter."),
+    _end("v_esc", "escalate", "Gateway-side drop: escalate to network engineering."), start="v1")
+PRINTER = _flow(
+    "Printer not printing", "printing", ["printer", "print queue", "spooler"],
+    _ask("p1", "Is the printer showing ready?", ("Yes", "p_fix"), ("No", "p_esc")),
+    _end("p_fix", "resolve", "Restart the Print Spooler service and clear the queue."),
+    _end("p_esc", "escalate", "Hardware fault: book an on-site visit."))
 FLOWS = {"outlook": OUTLOOK, "vpn": VPN, "printer": PRINTER}
 
 OUTLOOK_PROBLEM = "Outlook keeps asking for my password"

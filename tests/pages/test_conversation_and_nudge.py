@@ -12,17 +12,8 @@ from typing import Any
 import pytest
 
 from tests.assistant.chat import say as say_api
-from tests.pages.conftest import (
-    DESKTOP,
-    JOB_WAIT_MS,
-    RECORD_PENDING,
-    new_session,
-    say,
-    shot,
-    sign_in,
-    suggest_fix,
-    sync_api,
-)
+from tests.pages.conftest import DESKTOP, JOB_WAIT_MS, shot, sign_in, sync_api
+from tests.pages.workspace import RECORD_PENDING, new_session, say, suggest_fix
 
 REPLY = ("Let me check the **credential cache** first. Outlook keeps the old password in Credential Manager "
          "after a reset, and it offers it again and again until the entry is removed.")

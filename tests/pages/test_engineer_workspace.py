@@ -5,18 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tests.pages.conftest import (
-    DESKTOP,
-    JOB_WAIT_MS,
-    PHONE,
-    RECORD_PENDING,
-    new_session,
-    say,
-    shot,
-    sign_in,
-    suggest_fix,
-    sync_api,
-)
+from tests.pages.conftest import DESKTOP, JOB_WAIT_MS, PHONE, shot, sign_in, sync_api
+from tests.pages.workspace import RECORD_PENDING, new_session, say, suggest_fix
 
 EDIT = "Edited in the browser: the customer confirmed Outlook stopped prompting."
 

@@ -9,7 +9,8 @@ import re
 import pytest
 
 from tests.l1.flowdata import FLOWS, create_flow, put_category
-from tests.pages.conftest import DESKTOP, JOB_WAIT_MS, PHONE, give_passwords, say, shot, sign_in, sync_api
+from tests.pages.conftest import DESKTOP, JOB_WAIT_MS, PHONE, give_passwords, shot, sign_in, sync_api
+from tests.pages.workspace import say
 
 
 @pytest.fixture

@@ -9,17 +9,8 @@ import time
 from db.engine import SYSTEM, transaction
 from db.models import User
 from shared.security.passwords import hash_password
-from tests.pages.conftest import (
-    DESKTOP,
-    PASSWORD,
-    give_passwords,
-    new_session,
-    serve,
-    shot,
-    sign_in,
-    suggest_fix,
-    sync_api,
-)
+from tests.pages.conftest import DESKTOP, PASSWORD, give_passwords, serve, shot, sign_in, sync_api
+from tests.pages.workspace import new_session, suggest_fix
 
 
 def open_session(browser, live_url, email, session_id):

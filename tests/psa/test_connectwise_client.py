@@ -14,10 +14,12 @@ import requests
 
 from shared.errors import PermanentError, TransientError
 from shared.psa.base import ClientOptions, PsaCredentials, PsaProvider
-from shared.psa.connectwise import ConnectWiseClient, clear_codebase_cache
+from shared.psa.connectwise import ConnectWiseClient
 from shared.psa.registry import get_provider
 from tests.fakes.cw_simulator import CwSimulator
 from tests.helpers import error_detail
+
+pytestmark = pytest.mark.usefixtures("fresh_codebases")  # each test discovers the codebase anew
 
 COMPANY, PUB, PRIV = "acme", "PUBKEY-7f3a9c", "PRIVKEY-s3cr3t-9b2e41d0"
 TOKEN = base64.b64encode(f"{COMPANY}+{PUB}:{PRIV}".encode()).decode()
@@ -35,13 +37,6 @@ class RecordingSession(requests.Session):
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         self.calls.append({"method": method, "url": url, **kwargs})
         return super().request(method, url, *args, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_codebase_cache() -> Iterator[None]:
-    clear_codebase_cache()
-    yield
-    clear_codebase_cache()
 
 
 @pytest.fixture

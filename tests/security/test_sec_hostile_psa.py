@@ -28,21 +28,16 @@ from db.engine import transaction
 from db.models import Job
 from shared.errors import PermanentError, TransientError
 from shared.psa.base import ClientOptions, PsaCredentials
-from shared.psa.connectwise import ConnectWiseClient, clear_codebase_cache
+from shared.psa.connectwise import ConnectWiseClient
 from tests.fakes.hostile_psa import HostilePsa
 from tests.helpers import wait_job
+
+pytestmark = pytest.mark.usefixtures("fresh_codebases")  # each test discovers the codebase anew
 
 LOCAL = frozenset({"127.0.0.1:*"})
 CAP = 1024 * 1024
 DEADLINE = 2.0
 SLACK = 1.5  # the deadline is enforced by a watchdog thread: allow for scheduling on a busy machine
-
-
-@pytest.fixture(autouse=True)
-def _fresh_codebases() -> Iterator[None]:
-    clear_codebase_cache()
-    yield
-    clear_codebase_cache()
 
 
 @pytest.fixture

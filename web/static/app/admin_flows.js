@@ -3,7 +3,7 @@
  * handles (enabled switch and keywords). */
 import { useEffect, useRef, useState } from "../vendor/preact-hooks.mjs";
 import { ApiError, get, post, put } from "../js/api.js";
-import { ago, describeError, html, showToast, toastError } from "./ui.js";
+import { ago, describeError, html, showToast, toastError, useItems } from "./ui.js";
 
 const TEMPLATE = {
   title: "Outlook keeps asking for a password",
@@ -182,20 +182,9 @@ function Import({ onImported }) {
 }
 
 export function FlowsSection({ onCategories }) {
-  const [flows, setFlows] = useState(null);
+  const [flows, load] = useItems("/api/v1/l1/flows?limit=200", "the flows");
   const [open, setOpen] = useState(null); // a flow with its tree, shown read-only
   const [editing, setEditing] = useState(null); // {flow?} in the editor
-
-  const load = async () => {
-    try {
-      setFlows((await get("/api/v1/l1/flows?limit=200")).items);
-    } catch (err) {
-      toastError(err, "Could not load the flows");
-    }
-  };
-  useEffect(() => {
-    load();
-  }, []);
 
   const view = async (f, edit) => {
     try {
@@ -262,17 +251,7 @@ export function FlowsSection({ onCategories }) {
 }
 
 export function CategoriesSection({ version }) {
-  const [items, setItems] = useState(null);
-  const load = async () => {
-    try {
-      setItems((await get("/api/v1/l1/categories")).items);
-    } catch (err) {
-      toastError(err, "Could not load the categories");
-    }
-  };
-  useEffect(() => {
-    load();
-  }, [version]);
+  const [items, load] = useItems("/api/v1/l1/categories", "the categories", [version]);
 
   const save = async (name, body) => {
     try {

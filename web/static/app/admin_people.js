@@ -1,8 +1,8 @@
 /* Admin: the people of the account (role, add a user, reset a password: a generated password is shown once)
  * and the account's API tokens (list, revoke). */
-import { useEffect, useState } from "../vendor/preact-hooks.mjs";
-import { ApiError, auth, del, get, post } from "../js/api.js";
-import { ago, describeError, fmtTime, html, showToast, toastError } from "./ui.js";
+import { useState } from "../vendor/preact-hooks.mjs";
+import { ApiError, auth, del, post } from "../js/api.js";
+import { ago, describeError, fmtTime, html, showToast, toastError, useItems } from "./ui.js";
 
 const ROLE_WORDS = { l1: "L1 technician", engineer: "Engineer", admin: "Admin", owner: "Owner" };
 
@@ -59,20 +59,10 @@ function UserRow({ u, me, myRole, onIssued }) {
 }
 
 export function PeopleSection({ me }) {
-  const [users, setUsers] = useState(null);
+  const [users, load] = useItems("/api/v1/users?limit=200", "the people");
   const [issued, setIssued] = useState(null); // {email, password} shown once
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
-  const load = async () => {
-    try {
-      setUsers((await get("/api/v1/users?limit=200")).items);
-    } catch (err) {
-      toastError(err, "Could not load the people");
-    }
-  };
-  useEffect(() => {
-    load();
-  }, []);
 
   const create = async (ev) => {
     ev.preventDefault();
@@ -123,19 +113,9 @@ export function PeopleSection({ me }) {
 }
 
 export function TokensSection() {
-  const [items, setItems] = useState(null);
+  const [items, load] = useItems("/api/v1/tokens?limit=200", "the tokens");
   const [asking, setAsking] = useState(null);
   const current = auth.token();
-  const load = async () => {
-    try {
-      setItems((await get("/api/v1/tokens?limit=200")).items);
-    } catch (err) {
-      toastError(err, "Could not load the tokens");
-    }
-  };
-  useEffect(() => {
-    load();
-  }, []);
   const revoke = async (t) => {
     try {
       await del(`/api/v1/tokens/${t.id}`);

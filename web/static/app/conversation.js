@@ -8,7 +8,8 @@
  * A reply job already running when the page opens (another tab, a reload) is picked up and followed.
  */
 import { useEffect, useRef, useState } from "../vendor/preact-hooks.mjs";
-import { ApiError, get, isTerminal, post, retryJob, watchJob } from "../js/api.js";
+import { ApiError, get, isTerminal, post, retryJob } from "../js/api.js";
+import { rewatch } from "./jobs.js";
 import { Markdown } from "./markdown.js";
 import { describeError, html, showToast, toastError } from "./ui.js";
 
@@ -42,13 +43,11 @@ export function ConversationPanel({ sessionId, closed, onReply }) {
   };
 
   const follow = (job) => {
-    if (ctl.current) ctl.current.abort();
     setReply(job);
     setError("");
-    if (isTerminal(job)) return;
-    const c = new AbortController();
-    ctl.current = c;
-    watchJob(job.id, { signal: c.signal, onUpdate: setReply }).then(async (final) => {
+    const watching = rewatch(ctl, job, { onUpdate: setReply });
+    if (!watching) return;
+    watching.then(async (final) => {
       if (final.status === "succeeded") {
         setReply(null);
         setMessages(await fetchNewer(messagesRef.current));

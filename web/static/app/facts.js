@@ -1,7 +1,7 @@
 /* The facts panel: what the engineer (or the assistant) has confirmed; add and remove. */
 import { useState } from "../vendor/preact-hooks.mjs";
 import { del, post } from "../js/api.js";
-import { html, showToast, toastError } from "./ui.js";
+import { AddLine, html, showToast, toastError } from "./ui.js";
 
 export function FactsPanel({ sessionId, facts, closed, onChange }) {
   const [text, setText] = useState("");
@@ -46,12 +46,7 @@ export function FactsPanel({ sessionId, facts, closed, onChange }) {
               onClick=${() => remove(f)} aria-label=${`Remove fact: ${f.text}`}>Remove</button>`}
           </li>`)}
       </ul>
-      ${closed ? null : html`
-        <form class="inline-form" onSubmit=${add}>
-          <label class="sr-only" for="fact-input">New fact</label>
-          <input id="fact-input" data-testid="fact-input" value=${text} maxlength="4000"
-            onInput=${(e) => setText(e.currentTarget.value)} placeholder="Add a confirmed fact" />
-          <button type="submit" class="btn" data-testid="fact-add" disabled=${busy || !text.trim()}>Add</button>
-        </form>`}
+      ${closed ? null : html`<${AddLine} id="fact-input" label="New fact" testid="fact" placeholder="Add a confirmed fact"
+        text=${text} setText=${setText} busy=${busy} onSubmit=${add} />`}
     </section>`;
 }

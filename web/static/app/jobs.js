@@ -40,6 +40,16 @@ export function useJob() {
   return [job, follow, reset];
 }
 
+/** Watch `job` in place of whatever `ctl` (a ref) was watching: null if the job has already ended, else
+ * watchJob's promise of the final job. */
+export function rewatch(ctl, job, options) {
+  if (ctl.current) ctl.current.abort();
+  if (isTerminal(job)) return null;
+  const c = new AbortController();
+  ctl.current = c;
+  return watchJob(job.id, { ...options, signal: c.signal });
+}
+
 /** The result of an endpoint that answers 200 with data, or 202 with a job whose result is that data. */
 export async function dataOrJob(response, follow) {
   if (response && response.job) {

@@ -7,6 +7,7 @@
  */
 import { useEffect, useRef, useState } from "../vendor/preact-hooks.mjs";
 import { ApiError, get, isTerminal, newIdempotencyKey, post, retryJob, watchJob } from "../js/api.js";
+import { rewatch } from "./jobs.js";
 import { Markdown } from "./markdown.js";
 import { describeError, fmtTime, html, showToast, toastError } from "./ui.js";
 
@@ -80,20 +81,17 @@ function usePost(session, initialJob, onSessionChange) {
   const keys = useRef({});
 
   const follow = (j, { announce = true } = {}) => {
-    if (ctl.current) ctl.current.abort();
     setJob(j);
     setTrouble("");
-    if (isTerminal(j)) return;
-    const c = new AbortController();
-    ctl.current = c;
-    watchJob(j.id, {
-      signal: c.signal,
+    const watching = rewatch(ctl, j, {
       onUpdate: (x) => {
         setJob(x);
         setTrouble("");
       },
       onTrouble: (err, delay) => setTrouble(`Connection trouble (${describeError(err)}); checking again in ${Math.ceil(delay / 1000)} s…`),
-    }).then(async (final) => {
+    });
+    if (!watching) return;
+    watching.then(async (final) => {
       const fresh = (await onSessionChange()) || session;
       if (!announce) return;
       if (final.status === "succeeded") successToast(final.result || {}, fresh);

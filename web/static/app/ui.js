@@ -2,6 +2,7 @@
 import { h } from "../vendor/preact.mjs";
 import { useEffect, useState } from "../vendor/preact-hooks.mjs";
 import htm from "../vendor/htm.mjs";
+import { get } from "../js/api.js";
 
 export const html = htm.bind(h);
 
@@ -163,4 +164,31 @@ export function StatusBadge({ status, testid }) {
     <span class="badge-icon" aria-hidden="true">${SESSION_STATUS_ICON[status] || "•"}</span>
     <span class="badge-text" data-testid=${testid}>${status}</span>
   </span>`;
+}
+
+/** The `items` of GET `path` (null until loaded) and a function that loads them again; a failure is a toast. */
+export function useItems(path, what, deps = []) {
+  const [items, setItems] = useState(null);
+  const load = async () => {
+    try {
+      setItems((await get(path)).items);
+    } catch (err) {
+      toastError(err, `Could not load ${what}`);
+    }
+  };
+  useEffect(() => {
+    load();
+  }, deps);
+  return [items, load];
+}
+
+/** A one-line add form: a hidden label, the text input (`<testid>-input`) and Add (`<testid>-add`). */
+export function AddLine({ id, label, testid, placeholder, text, setText, busy, onSubmit }) {
+  return html`
+    <form class="inline-form" onSubmit=${onSubmit}>
+      <label class="sr-only" for=${id}>${label}</label>
+      <input id=${id} data-testid=${`${testid}-input`} value=${text} maxlength="4000"
+        onInput=${(e) => setText(e.currentTarget.value)} placeholder=${placeholder} />
+      <button type="submit" class="btn" data-testid=${`${testid}-add`} disabled=${busy || !text.trim()}>Add</button>
+    </form>`;
 }

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "../vendor/preact-hooks.mjs";
 import { ApiError, get, newIdempotencyKey, post } from "../js/api.js";
 import { intakeNotes } from "./l1.js";
 import { jobLine, useJob } from "./jobs.js";
-import { Link, describeError, fmtTime, html, showToast, toastError } from "./ui.js";
+import { AddLine, Link, describeError, fmtTime, html, showToast, toastError } from "./ui.js";
 import { REASON_CATEGORIES, WalkBadge, WalkNotes, WalkPath, reasonWords } from "./walk_parts.js";
 
 function MatchNote({ intake }) {
@@ -164,13 +164,8 @@ function Notes({ session, onSession, readOnly }) {
     <section class="card" aria-labelledby="notes-h">
       <h2 id="notes-h">Notes <span class="count">${session.walk_notes.length}</span></h2>
       <${WalkNotes} notes=${session.walk_notes} />
-      ${readOnly ? null : html`
-        <form class="inline-form" onSubmit=${add}>
-          <label class="sr-only" for="w-note">New note</label>
-          <input id="w-note" data-testid="walk-note-input" value=${text} maxlength="4000"
-            onInput=${(e) => setText(e.currentTarget.value)} placeholder="What you saw or tried" />
-          <button type="submit" class="btn" data-testid="walk-note-add" disabled=${busy || !text.trim()}>Add</button>
-        </form>`}
+      ${readOnly ? null : html`<${AddLine} id="w-note" label="New note" testid="walk-note"
+        placeholder="What you saw or tried" text=${text} setText=${setText} busy=${busy} onSubmit=${add} />`}
     </section>`;
 }
 
