@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, ForeignKey, MetaData, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -39,6 +39,27 @@ def updated_at() -> Mapped[datetime]:
     return mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+class TenantRow:
+    """Mixin: the `id` primary key, then `account_id`, the owning tenant (its rows go with it): the first two
+    columns of most tenant tables (sort_order puts them before the class's own)."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4, sort_order=-2)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), sort_order=-1)
+
+
+class Created:
+    """Mixin: `created_at`, set by the database, after the class's own columns."""
+
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Timestamps:
+    """Mixin: `created_at`, then `updated_at` (bumped by every ORM update), after the class's own columns."""
+
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
 # Tables whose rows belong to one tenant: every one gets ENABLE + FORCE row-level

@@ -8,19 +8,18 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, created_at, pk, updated_at
+from db.base import Base, Created, TenantRow, Timestamps, created_at, pk, updated_at
 
 ROLES = ("l1", "engineer", "admin", "owner")
 
 
-class Account(Base):
+class Account(Created, Base):
     __tablename__ = "accounts"
     id: Mapped[uuid.UUID] = pk()
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = created_at()
 
 
-class User(Base):
+class User(Created, Base):
     """A tenant user (account + role) or a platform operator (neither)."""
 
     __tablename__ = "users"
@@ -45,7 +44,6 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     # argon2id (PHC string); NULL: this user cannot sign in with a password (API tokens only).
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = created_at()
 
 
 TOKEN_KINDS = ("api", "login")
@@ -86,18 +84,15 @@ class AccountSettings(Base):
     updated_at: Mapped[datetime] = updated_at()
 
 
-class PsaConnection(Base):
+class PsaConnection(TenantRow, Timestamps, Base):
     """A tenant's PSA credentials; `credentials` is a MultiFernet token bound to the account."""
 
     __tablename__ = "psa_connections"
     __table_args__ = (Index("ix_psa_connections_account_created", "account_id", "created_at"),)
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(32))
     site_url: Mapped[str] = mapped_column(String(2048))
     company_id: Mapped[str] = mapped_column(String(128))
     client_id: Mapped[str | None] = mapped_column(String(128))
     credentials: Mapped[bytes] = mapped_column(LargeBinary)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
+

@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, created_at, pk, updated_at
+from db.base import Base, TenantRow, created_at, pk, updated_at
 
 # The statuses and their transitions live in shared/jobs/state_machine.py; the CHECK below is their schema.
 
@@ -104,7 +104,7 @@ class Job(Base):
 jobs_table = cast(Table, Job.__table__)
 
 
-class Preview(Base):
+class Preview(TenantRow, Base):
     """A generated draft, cached per (session, kind, state_version)."""
 
     __tablename__ = "previews"
@@ -112,8 +112,6 @@ class Preview(Base):
         UniqueConstraint("session_id", "kind", "state_version", name="uq_previews_session_kind_version"),
         CheckConstraint("kind IN ('resolution_note','escalation_package')", name="kind"),
     )
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ai_sessions.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
     state_version: Mapped[int] = mapped_column(Integer)
@@ -125,7 +123,7 @@ class Preview(Base):
     generated_at: Mapped[datetime] = created_at()
 
 
-class Batch(Base):
+class Batch(TenantRow, Base):
     __tablename__ = "batches"
     __table_args__ = (
         CheckConstraint(
@@ -133,8 +131,6 @@ class Batch(Base):
         ),
         Index("ix_batches_account_created", "account_id", "created_at"),
     )
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     action: Mapped[str] = mapped_column(String(64))
     filter: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'::jsonb"))
     status: Mapped[str] = mapped_column(String(16), default="expanding", server_default="expanding")

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, created_at, pk, updated_at
+from db.base import Base, TenantRow, Timestamps, created_at
 
 FLOW_STATUSES = ("draft", "published")
 TICKET_STATUSES = ("open", "in_progress", "resolved", "escalated")
@@ -17,22 +17,18 @@ WALK_KINDS = ("flow", "ai_build", "escalate_without_walk")
 WALK_STATUSES = ("active", "resolved", "escalated")
 
 
-class L1Category(Base):
+class L1Category(TenantRow, Timestamps, Base):
     """A problem category; intake only walks or builds flows for enabled ones."""
 
     __tablename__ = "l1_categories"
     __table_args__ = (Index("uq_l1_categories_account_name", "account_id", "name", unique=True),)
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     keywords: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
     description: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
 
 
-class L1Flow(Base):
+class L1Flow(TenantRow, Timestamps, Base):
     """A decision tree authored by an admin: `tree` = {"start", "nodes": [...]} (shared/l1/flows.py)."""
 
     __tablename__ = "l1_flows"
@@ -42,8 +38,6 @@ class L1Flow(Base):
         Index("ix_l1_flows_account_created", "account_id", "created_at", "id"),
         Index("ix_l1_flows_account_status_updated", "account_id", "status", "updated_at"),
     )
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(64))
@@ -52,11 +46,9 @@ class L1Flow(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft", server_default="draft")
     published_at: Mapped[datetime | None]
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
 
 
-class L1InternalTicket(Base):
+class L1InternalTicket(TenantRow, Timestamps, Base):
     """A ticket L1 opened itself (no PSA ticket behind it)."""
 
     __tablename__ = "l1_internal_tickets"
@@ -65,18 +57,14 @@ class L1InternalTicket(Base):
         Index("ix_l1_internal_tickets_account_created", "account_id", "created_at", "id"),
         Index("ix_l1_internal_tickets_account_status_created", "account_id", "status", "created_at", "id"),
     )
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     problem_statement: Mapped[str] = mapped_column(Text)
     customer_name: Mapped[str | None] = mapped_column(String(200))
     customer_contact: Mapped[str | None] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
 
 
-class L1WalkSession(Base):
+class L1WalkSession(TenantRow, Base):
     """One technician walk: a published flow, an AI-built tree, or a straight escalation.
 
     Account-scoped, not creator-scoped: any L1 or covering engineer of the account may act on it.
@@ -97,8 +85,6 @@ class L1WalkSession(Base):
         ),
         Index("ix_l1_walk_sessions_ticket", "ticket_id"),
     )
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     session_kind: Mapped[str] = mapped_column(String(32))
     flow_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("l1_flows.id", ondelete="SET NULL"))

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, created_at, pk, updated_at
+from db.base import Base, Created, TenantRow, Timestamps, created_at, pk
 
 SESSION_STATUSES = ("active", "paused", "requesting_escalation", "escalated", "resolved")
 FIX_STATUSES = (
@@ -25,7 +25,7 @@ FACT_SOURCES = ("engineer", "assistant")
 MESSAGE_ROLES = ("user", "assistant")
 
 
-class AiSession(Base):
+class AiSession(TenantRow, Timestamps, Base):
     __tablename__ = "ai_sessions"
     __table_args__ = (
         CheckConstraint(
@@ -44,8 +44,6 @@ class AiSession(Base):
             postgresql_where=text("l1_session_id IS NOT NULL"),
         ),
     )
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(32), default="active", server_default="active")
     state_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -66,11 +64,9 @@ class AiSession(Base):
     resolved_at: Mapped[datetime | None]
     # The escalated L1 walk this session was started from (intake_type l1_escalation).
     l1_session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("l1_walk_sessions.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
 
 
-class SessionFact(Base):
+class SessionFact(TenantRow, Base):
     """A confirmed fact; soft-deleted so history survives and previews skip it."""
 
     __tablename__ = "session_facts"
@@ -83,8 +79,6 @@ class SessionFact(Base):
         ),
         CheckConstraint("source IN ('engineer','assistant')", name="source"),
     )
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ai_sessions.id", ondelete="CASCADE"))
     text: Mapped[str] = mapped_column(Text)
     # Who stated it: the engineer (POST /facts) or the assistant recording what the engineer confirmed.
@@ -94,7 +88,7 @@ class SessionFact(Base):
     deleted_at: Mapped[datetime | None]
 
 
-class SessionSuggestedFix(Base):
+class SessionSuggestedFix(Created, Base):
     """An AI-proposed fix; at most one per session is active (superseded_at IS NULL)."""
 
     __tablename__ = "session_suggested_fixes"
@@ -141,10 +135,9 @@ class SessionSuggestedFix(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     ai_outcome_proposal: Mapped[dict[str, Any] | None]
     superseded_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = created_at()
 
 
-class SessionMessage(Base):
+class SessionMessage(TenantRow, Created, Base):
     """One turn of the assistant conversation, with the effects an assistant turn had.
 
     `seq` orders the transcript: both writers (the POST and the reply job) lock the session row before
@@ -163,8 +156,6 @@ class SessionMessage(Base):
             postgresql_where=text("role = 'assistant'"),
         ),
     )
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ai_sessions.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
     role: Mapped[str] = mapped_column(String(16))
@@ -180,4 +171,4 @@ class SessionMessage(Base):
     generator: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str | None] = mapped_column(String(128))
     usage: Mapped[dict[str, Any] | None]
-    created_at: Mapped[datetime] = created_at()
+

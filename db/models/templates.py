@@ -2,37 +2,30 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, created_at, pk, updated_at
+from db.base import Base, Created, TenantRow, Timestamps
 
 
-class ScriptTemplate(Base):
+class ScriptTemplate(TenantRow, Timestamps, Base):
     __tablename__ = "script_templates"
     __table_args__ = (Index("ix_script_templates_account_name", "account_id", "name"),)
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(32), default="powershell", server_default="powershell")
     body: Mapped[str] = mapped_column(Text)
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'::jsonb"))
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
 
 
-class DraftTemplate(Base):
+class DraftTemplate(TenantRow, Created, Base):
     __tablename__ = "draft_templates"
     __table_args__ = (
         CheckConstraint("status IN ('pending','accepted','rejected')", name="status"),
         Index("ix_draft_templates_account_status", "account_id", "status", "created_at"),
     )
-    id: Mapped[uuid.UUID] = pk()
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     source_session_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("ai_sessions.id", ondelete="SET NULL")
     )
@@ -46,4 +39,4 @@ class DraftTemplate(Base):
     )
     proposed_name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
-    created_at: Mapped[datetime] = created_at()
+

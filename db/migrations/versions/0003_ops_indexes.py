@@ -1,15 +1,11 @@
 """Indexes for the operator queries: jobs newest-first across tenants, by kind and status.
 
-Revision ID: 0003
-Revises: 0002
 Create Date: 2026-11-24
 """
 from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

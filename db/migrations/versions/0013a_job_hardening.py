@@ -1,8 +1,6 @@
 """Job hardening: manual retries and worker crashes recorded on the job, skipped batch children, the
 sweeper's index, operator Idempotency-Keys unique although their account is NULL.
 
-Revision ID: 0013a
-Revises: 0003
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
@@ -11,8 +9,6 @@ from sqlalchemy.dialects import postgresql
 
 revision = "0013a"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 _KEY_WHERE = sa.text("idempotency_key IS NOT NULL")
 

@@ -9,23 +9,18 @@ The table owner keeps it implicitly (it owns the function; it could switch RLS o
 
 A tenant table added later must use the same predicate:
     <key> = NULLIF(current_setting('app.account_id', true), '')::uuid OR (SELECT app_system_scope())
-(the scalar subquery makes it one evaluation per statement, not one per row).
+(the scalar subquery makes it one evaluation per statement, not one per row): db/migrations/helpers.py
+has it as TENANT_PREDICATE, and enable_tenant_rls() applies it.
 
-Revision ID: 0013b
-Revises: 0013a
 Create Date: 2026-12-02
 """
 from alembic import op
 from sqlalchemy import text
 
+from db.migrations.helpers import OLD_TENANT_PREDICATE, TENANT_PREDICATE, tenant_key
+
 revision = "0013b"
 down_revision = "0013a"
-branch_labels = None
-depends_on = None
-
-TENANT_PREDICATE = "{key} = NULLIF(current_setting('app.account_id', true), '')::uuid OR (SELECT app_system_scope())"
-OLD_PREDICATE = ("{key} = NULLIF(current_setting('app.account_id', true), '')::uuid "
-                 "OR current_setting('app.system_scope', true) = 'on'")
 
 
 def _policed_tables() -> list[str]:
@@ -37,7 +32,7 @@ def _policed_tables() -> list[str]:
 
 def _recreate_policies(template: str) -> None:
     for table in _policed_tables():
-        predicate = template.format(key="id" if table == "accounts" else "account_id")
+        predicate = template.format(key=tenant_key(table))
         op.execute(f"DROP POLICY tenant_isolation ON {table}")
         op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})")
 
@@ -59,6 +54,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_l1_flows_account_status_updated", table_name="l1_flows")
-    _recreate_policies(OLD_PREDICATE)
+    _recreate_policies(OLD_TENANT_PREDICATE)
     op.execute("DROP FUNCTION app_system_scope()")
     op.execute("DROP FUNCTION system_scope_key()")

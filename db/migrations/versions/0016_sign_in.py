@@ -1,7 +1,5 @@
 """Sign-in for people: password hashes, login tokens that expire, token kinds.
 
-Revision ID: 0016
-Revises: 0015
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
@@ -9,8 +7,6 @@ from alembic import op
 
 revision = "0016"
 down_revision = "0015"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
