@@ -14,9 +14,9 @@ from shared.batches import batch_to_dict
 from shared.errors import Invalid
 from shared.jobs import state_machine
 from shared.jobs.detail import job_detail
-from shared.jobs.stats import Window, check_window, parse_span, stats
 from shared.jobs.serialize import job_to_dict
 from shared.jobs.service import JobRef
+from shared.jobs.stats import Window, check_window, parse_span, stats
 from web.auth import principal, require
 from web.blueprints.jobs import load_job
 from web.db import after_commit, db, dispatch_after_commit, notify_after_commit
