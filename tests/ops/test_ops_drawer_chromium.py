@@ -75,8 +75,8 @@ def seed_writeback(engine, account_id, session_id):
     return str(job_id)
 
 
-def sign_in(page, live_url, operator, path):
-    page.goto(f"{live_url}{path}")
+def sign_in(page, base_url, operator, path):
+    page.goto(f"{base_url}{path}")
     page.click(".token-login summary")
     page.fill("#token", operator["Authorization"].split(" ", 1)[1])
     page.click("#login-form button[type=submit]")
