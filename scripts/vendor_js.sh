@@ -12,6 +12,7 @@ PREACT=11.2.0
 HTM=3.1.1
 MARKED=18.2.1
 DOMPURIFY=3.4.18
+UPLOT=1.6.31
 
 unpack() { # name@version -> directory with the package contents
     (cd "$WORK" && npm pack --silent "$1" >/dev/null)
@@ -44,5 +45,11 @@ copy "$WORK/dompurify/package/dist/purify.es.mjs" purify.mjs
 cp "$WORK/dompurify/package/LICENSE" "$OUT/LICENSE.dompurify"
 cp "$WORK/dompurify/package/LICENSE-MPL" "$OUT/LICENSE-MPL.dompurify"
 
-(cd "$OUT" && sha256sum preact.mjs preact-hooks.mjs htm.mjs marked.mjs purify.mjs >SHA256SUMS)
-echo "vendored: preact $PREACT, htm $HTM, marked $MARKED, dompurify $DOMPURIFY -> $OUT"
+# uPlot: the ops console's charts (canvas, ~50 KB minified; CSSOM styles only, so the strict CSP holds).
+unpack "uplot@$UPLOT" uplot
+copy "$WORK/uplot/package/dist/uPlot.esm.js" uplot.mjs
+copy "$WORK/uplot/package/dist/uPlot.min.css" uplot.min.css
+cp "$WORK/uplot/package/LICENSE" "$OUT/LICENSE.uplot"
+
+(cd "$OUT" && sha256sum preact.mjs preact-hooks.mjs htm.mjs marked.mjs purify.mjs uplot.mjs uplot.min.css >SHA256SUMS)
+echo "vendored: preact $PREACT, htm $HTM, marked $MARKED, dompurify $DOMPURIFY, uplot $UPLOT -> $OUT"

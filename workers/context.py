@@ -62,6 +62,13 @@ class JobContext:
     queue: str
     created_by: uuid.UUID | None = None
     completed: bool = field(default=False)
+    # External calls (PSA, remote LLM) of this attempt that failed: no answer or a status >= 400. Recorded with
+    # the attempt (job_attempts.external_errors) by the transition that ends it, for the ops stats.
+    external_errors: int = field(default=0)
+
+    def _count_call(self, status: int | None) -> None:
+        if status is None or status >= 400:
+            self.external_errors += 1
 
     @contextmanager
     def tx(self, isolation: str | None = None) -> Iterator[Session]:
@@ -107,6 +114,7 @@ class JobContext:
             raise
         finally:
             if remote:
+                self._count_call(status)
                 record_external_call(res.redis, res.namespace, provider=res.generator.name, status=status,
                                      seconds=time.monotonic() - started)
         usage = getattr(answer, "usage", None)
@@ -134,6 +142,7 @@ class JobContext:
             raise RuntimeError(f"job kind {self.kind} calls a PSA: mark it uses_psa in shared/jobs/kinds.py")
 
         def observe(status: int | None, seconds: float) -> None:
+            self._count_call(status)
             record_external_call(res.redis, res.namespace, provider=conn.provider, status=status, seconds=seconds)
 
         return provider_for(conn, cipher=res.cipher, http=res.http, settings=res.settings, observe=observe)
@@ -167,6 +176,6 @@ class JobContext:
 
     def complete(self, db: Session, result: dict[str, Any]) -> None:
         """Mark success inside the handler's own transaction, atomically with its domain writes."""
-        if not state_machine.succeed(db, self.job_id, self.claim_token, result):
+        if not state_machine.succeed(db, self.job_id, self.claim_token, result, external_errors=self.external_errors):
             raise FencedOut(str(self.job_id))
         self.completed = True

@@ -93,7 +93,8 @@ def execute(res: Resources, handler: Handler, job: Row[Any], scope: Scope, token
     try:
         result = handler(ctx)
         if not ctx.completed:  # the handler wrote nothing else: completion is one statement, one round trip
-            if not state_machine.succeed_now(res.engine, scope, job_id, token, result or {}):
+            if not state_machine.succeed_now(res.engine, scope, job_id, token, result or {},
+                                             external_errors=ctx.external_errors):
                 raise FencedOut(str(job_id))
             ctx.completed = True
     except FencedOut:
@@ -149,13 +150,17 @@ def record_failure(ctx: JobContext, err: JobError) -> str:
     settings = ctx.resources.settings
     error = {"code": err.code, "message": err.message, "detail": err.detail}
     retry = should_retry(transient=err.transient, attempts=ctx.attempt, max_attempts=ctx.max_attempts)
-    delay = next_delay(ctx.attempt, retry_after=getattr(err, "retry_after", None),
+    retry_after = getattr(err, "retry_after", None)
+    delay = next_delay(ctx.attempt, retry_after=retry_after,
                        base=settings.flowpilot_backoff_base_s, cap=settings.flowpilot_backoff_max_s)
+    asked = float(retry_after) if retry_after is not None else None  # recorded with the attempt
     with ctx.tx() as db:
         if retry:
-            moved = state_machine.retry_later(db, ctx.job_id, ctx.claim_token, error, delay)
+            moved = state_machine.retry_later(db, ctx.job_id, ctx.claim_token, error, delay, retry_after_s=asked,
+                                              external_errors=ctx.external_errors)
         else:
-            moved = state_machine.fail(db, ctx.job_id, ctx.claim_token, error)
+            moved = state_machine.fail(db, ctx.job_id, ctx.claim_token, error, retry_after_s=asked,
+                                       external_errors=ctx.external_errors)
     if not moved:
         return "fenced"
     log.info("job %s %s: %s (%s)", ctx.job_id, "retrying" if retry else "failed", err.code, err.message)

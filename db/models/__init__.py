@@ -1,6 +1,6 @@
 """All models, imported so metadata is complete for Alembic and the app."""
 from db.models.accounts import Account, AccountSettings, ApiToken, PsaConnection, User
-from db.models.jobs import Batch, Job, Preview
+from db.models.jobs import Batch, Job, JobAttempt, Preview
 from db.models.l1 import L1Category, L1Flow, L1InternalTicket, L1WalkSession
 from db.models.sessions import AiSession, SessionFact, SessionMessage, SessionSuggestedFix
 from db.models.templates import DraftTemplate, ScriptTemplate
@@ -13,6 +13,7 @@ __all__ = [
     "Batch",
     "DraftTemplate",
     "Job",
+    "JobAttempt",
     "Preview",
     "PsaConnection",
     "ScriptTemplate",

@@ -6,8 +6,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
+    Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     String,
@@ -65,6 +68,9 @@ class Job(Base):
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
         Index("ix_jobs_session_kind_status", "session_id", "kind", "status"),
+        # Ops stats (shared/jobs/stats.py): jobs finished in the last hour, read from the index alone.
+        Index("ix_jobs_finished_stats", "finished_at", postgresql_include=["kind", "status", "account_id"],
+              postgresql_where=text("finished_at IS NOT NULL")),
     )
     id: Mapped[uuid.UUID] = pk()
     # NULL only for platform jobs an operator submits (visible in the system scope alone).
@@ -97,11 +103,52 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
     dispatched_at: Mapped[datetime | None]
+    # The attempt in flight (set by the claim): when it started, when it had become due, which process runs it.
+    # The transition that ends the attempt copies them into job_attempts (shared/jobs/attempts.py).
+    attempt_started_at: Mapped[datetime | None]
+    attempt_due_at: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(200))
 
 
 # The jobs table for Core statements on the worker's hot path (claim, fenced updates): they skip
 # the ORM bulk-update machinery, which was half of the worker's CPU per job.
 jobs_table = cast(Table, Job.__table__)
+
+
+ATTEMPT_OUTCOMES = ("succeeded", "failed", "retrying", "worker_lost", "crashed")
+
+
+class JobAttempt(Base):
+    """One finished attempt of a job, written in the transaction of the transition that ended it.
+
+    The newest ATTEMPTS_KEPT (shared/jobs/attempts.py) per job are kept. `number` counts every attempt the job
+    ever had (manual retries and worker losses included), unlike `jobs.attempts`, which is the retry budget used.
+    """
+
+    __tablename__ = "job_attempts"
+    __table_args__ = (
+        UniqueConstraint("job_id", "number", name="uq_job_attempts_job_number"),
+        CheckConstraint(f"outcome IN ({', '.join(repr(o) for o in ATTEMPT_OUTCOMES)})", name="outcome"),
+        # Ops stats: attempts that ended in the last hour, read from the index alone.
+        Index("ix_job_attempts_finished_stats", "finished_at",
+              postgresql_include=["kind", "outcome", "started_at", "due_at", "external_errors", "account_id"]),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    # NULL with the job's (an operator's platform job): visible in the system scope alone, like the job.
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    due_at: Mapped[datetime | None]  # when the attempt could have started: queue wait = started_at - due_at
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[dict[str, Any] | None]
+    retry_after_s: Mapped[float | None] = mapped_column(Float)  # what the remote asked for (Retry-After)
+    next_attempt_at: Mapped[datetime | None]  # when the next attempt was due (retrying, worker_lost)
+    step: Mapped[str | None] = mapped_column(String(64))  # the recovery point the job had reached
+    external_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Preview(TenantRow, Base):

@@ -11,6 +11,8 @@ transition that writes it. Nothing else in the code base writes `jobs.status`.
 
 Transitions a worker makes while it holds the job (succeed, fail, retry_later, postpone, crashed, and the writes of
 `fenced_write`) are fenced by its claim token: a worker whose claim was taken over writes nothing.
+The transitions that end an attempt (succeed, fail, retry_later, crashed, rescue_stale) record it in job_attempts
+in the same statement or transaction (attempts.py): the history and the job never disagree.
 The hot path (claim, succeed without domain writes, the keyless insert of POST /jobs) runs as one-round-trip
 statements (db/oneshot.py); everything else runs in the caller's transaction, which the caller commits.
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, and_, bindparam, case, func, select, text, update
+from sqlalchemy import ColumnElement, Engine, Float, Row, and_, bindparam, case, func, select, text, update
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -32,6 +34,7 @@ from db.models import Job
 from db.models.jobs import jobs_table
 from db.oneshot import OneShot, run
 from shared.errors import Conflict
+from shared.jobs import attempts
 from shared.jobs.kinds import spec_for
 
 QUEUED, RUNNING, RETRYING = "queued", "running", "retrying"
@@ -167,30 +170,37 @@ def insert_job(engine: Engine, scope: Scope, *, account_id: uuid.UUID | None, ki
 _ID = bindparam("job_id", type_=UUID(as_uuid=True))
 _TOKEN = bindparam("token", type_=UUID(as_uuid=True))
 
+# The claim also notes the attempt in flight (attempts.py records it when a transition ends it): when it started,
+# when it had become due (next_attempt_at for a retry, rescue or manual retry; created_at for a first run).
 _CLAIM = OneShot.of(
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()), "
-    "heartbeat_at = now(), claim_token = :token, updated_at = now() "
+    "heartbeat_at = now(), claim_token = :token, updated_at = now(), attempt_started_at = now(), "
+    "attempt_due_at = least(now(), coalesce(next_attempt_at, created_at)), worker = :worker "
     f"WHERE id = :job_id AND status IN {_in(sources(RUNNING))} "
     f"AND (next_attempt_at IS NULL OR next_attempt_at <= now()) RETURNING {', '.join(c.name for c in _c)}",
-    _ID, _TOKEN, columns=list(_c),
+    _ID, _TOKEN, bindparam("worker", type_=_c.worker.type), columns=list(_c),
 )
 
-_SUCCEED = OneShot.of(
-    "UPDATE jobs SET status = 'succeeded', result = :result, error = NULL, finished_at = now(), claim_token = NULL, "
-    "updated_at = now() WHERE id = :job_id AND claim_token = :token AND status = 'running' RETURNING id",
-    _ID, _TOKEN, bindparam("result", type_=_c.result.type), columns=[_c.id],
-)
+_RESULT = bindparam("result", type_=_c.result.type)
+_ERROR = bindparam("error", type_=_c.error.type)
+_DELAY = bindparam("delay_s", type_=Float())
+_SUCCEED_SETS = "status = 'succeeded', result = :result, error = NULL, finished_at = now(), claim_token = NULL"
+_SUCCEED = OneShot.of(attempts.ending(_SUCCEED_SETS), _ID, _TOKEN, _RESULT, *attempts.ENDING_BINDS, columns=[_c.id])
 
 
 def claim(engine: Engine, scope: Scope, job_id: uuid.UUID, token: uuid.UUID) -> Row[Any] | None:
     """queued | retrying → running, one conditional UPDATE: a duplicate or early delivery claims nothing."""
-    rows = run(engine, scope, _CLAIM, {"job_id": job_id, "token": token})
+    rows = run(engine, scope, _CLAIM, {"job_id": job_id, "token": token, "worker": attempts.worker_name()})
     return rows[0] if rows else None
 
 
-def succeed_now(engine: Engine, scope: Scope, job_id: uuid.UUID, token: uuid.UUID, result: dict[str, Any]) -> bool:
-    """running → succeeded in one round trip (no domain writes to commit with it); False when fenced out."""
-    return bool(run(engine, scope, _SUCCEED, {"job_id": job_id, "token": token, "result": result}))
+def succeed_now(engine: Engine, scope: Scope, job_id: uuid.UUID, token: uuid.UUID, result: dict[str, Any], *,
+                external_errors: int = 0) -> bool:
+    """running → succeeded in one round trip (no domain writes to commit with it), the attempt recorded with it;
+    False when fenced out."""
+    params = {"job_id": job_id, "token": token, "result": result,
+              **attempts.ending_params(SUCCEEDED, None, external_errors)}
+    return bool(run(engine, scope, _SUCCEED, params))
 
 
 def fenced_write(db: Session, job_id: uuid.UUID, token: uuid.UUID, **values: Any) -> bool:
@@ -210,29 +220,51 @@ def _fenced(db: Session, job_id: uuid.UUID, token: uuid.UUID, values: dict[str, 
     return done is not None
 
 
-def succeed(db: Session, job_id: uuid.UUID, token: uuid.UUID, result: dict[str, Any]) -> bool:
+def _end(db: Session, job_id: uuid.UUID, token: uuid.UUID, stmt: Any, outcome: str, params: dict[str, Any],
+         retry_after_s: float | None, external_errors: int) -> bool:
+    """Run an attempt-ending statement (attempts.ending): the job's move and its attempt, one statement."""
+    bound = {"job_id": job_id, "token": token, **params,
+             **attempts.ending_params(outcome, retry_after_s, external_errors)}
+    return db.execute(stmt, bound).first() is not None
+
+
+def _ending(sets: str, *binds: Any) -> Any:
+    return text(attempts.ending(sets)).bindparams(_ID, _TOKEN, *binds, *attempts.ENDING_BINDS)
+
+
+_SUCCEED_TX = _ending(_SUCCEED_SETS, _RESULT)
+_FAIL_TX = _ending("status = 'failed', error = :error, finished_at = now(), claim_token = NULL", _ERROR)
+_CRASHED_TX = _ending("status = 'failed', error = :error, finished_at = now(), crashes = crashes + 1, "
+                      "claim_token = NULL", _ERROR)
+_RETRY_LATER_TX = _ending(
+    "status = 'retrying', error = :error, next_attempt_at = now() + :delay_s * interval '1 second', "
+    "dispatched_at = now() + :delay_s * interval '1 second', claim_token = NULL", _ERROR, _DELAY)
+
+
+def succeed(db: Session, job_id: uuid.UUID, token: uuid.UUID, result: dict[str, Any], *,
+            external_errors: int = 0) -> bool:
     """running → succeeded inside the caller's transaction, atomically with its domain writes."""
-    return _fenced(db, job_id, token, {"status": SUCCEEDED, "result": result, "error": None,
-                                       "finished_at": func.now(), "claim_token": None})
+    return _end(db, job_id, token, _SUCCEED_TX, SUCCEEDED, {"result": result}, None, external_errors)
 
 
-def fail(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, Any]) -> bool:
+def fail(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, Any], *,
+         retry_after_s: float | None = None, external_errors: int = 0) -> bool:
     """running → failed: a permanent error, or the attempts are spent."""
-    return _fenced(db, job_id, token, {"status": FAILED, "error": error, "finished_at": func.now(),
-                                       "claim_token": None})
+    return _end(db, job_id, token, _FAIL_TX, FAILED, {"error": error}, retry_after_s, external_errors)
 
 
-def retry_later(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, Any], delay_s: float) -> bool:
+def retry_later(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, Any], delay_s: float, *,
+                retry_after_s: float | None = None, external_errors: int = 0) -> bool:
     """running → retrying, due in `delay_s`. dispatched_at = when the delayed message is due, so the sweeper
-    leaves the job alone until then."""
-    due = func.now() + timedelta(seconds=delay_s)
-    return _fenced(db, job_id, token, {"status": RETRYING, "error": error, "next_attempt_at": due,
-                                       "dispatched_at": due, "claim_token": None})
+    leaves the job alone until then. `retry_after_s`: what the remote asked for (recorded with the attempt)."""
+    return _end(db, job_id, token, _RETRY_LATER_TX, RETRYING, {"error": error, "delay_s": float(delay_s)},
+                retry_after_s, external_errors)
 
 
 def postpone(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, Any], delay_s: float) -> bool:
     """running → retrying, due in `delay_s`, with the claim's attempt given back: the job could not start its
-    work yet (no LLM/PSA slot free, another owner's write still in flight), so waiting costs it nothing."""
+    work yet (no LLM/PSA slot free, another owner's write still in flight), so waiting costs it nothing.
+    Not an attempt: nothing is recorded in job_attempts (attempts.py says why)."""
     due = func.now() + timedelta(seconds=delay_s)
     return _fenced(db, job_id, token, {"status": RETRYING, "error": error, "attempts": _c.attempts - 1,
                                        "next_attempt_at": due, "dispatched_at": due, "claim_token": None})
@@ -241,8 +273,7 @@ def postpone(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, 
 def crashed(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, Any]) -> bool:
     """running → failed: the job killed the process it ran in alone (workers/sandbox.py), after an earlier
     worker process already died under it. Counted with the sweeper's crashes."""
-    return _fenced(db, job_id, token, {"status": FAILED, "error": error, "finished_at": func.now(),
-                                       "crashes": _c.crashes + 1, "claim_token": None})
+    return _end(db, job_id, token, _CRASHED_TX, "crashed", {"error": error}, None, 0)
 
 
 # ------------------------------------------------------------------------------------ sweeper transition
@@ -258,11 +289,12 @@ def rescue_stale(db: Session, stale_after_s: float, backoff_s: float = 2.0, back
     crash instead, comes back after a backoff that doubles per crash, and runs its next attempt alone
     (workers/sandbox.py). A job whose worker died under it `max_attempts` times is failed `worker_lost`.
     Rows: (id, status, account_id, kind, queue, delay_ms) — the caller sends each rescued job's delayed message.
+    The attempt each one was running is recorded in the same transaction (attempts.record_lost).
     """
     now = func.now()
     exhausted = Job.crashes + 1 >= Job.max_attempts
     backoff = func.least(backoff_max_s, backoff_s * func.power(2, Job.crashes)) * text("interval '1 second'")
-    return db.execute(
+    rows = db.execute(
         update(Job)
         .where(Job.status == RUNNING, Job.heartbeat_at < now - timedelta(seconds=stale_after_s))
         .values(
@@ -279,6 +311,8 @@ def rescue_stale(db: Session, stale_after_s: float, backoff_s: float = 2.0, back
         .returning(Job.id, Job.status, Job.account_id, Job.kind, Job.queue,
                    (func.extract("epoch", Job.next_attempt_at - now) * 1000).label("delay_ms"))
     ).all()
+    attempts.record_lost(db, [r.id for r in rows])  # each rescued job's attempt ends `worker_lost`
+    return rows
 
 
 # ------------------------------------------------------------------------------- user and operator moves
@@ -339,7 +373,8 @@ def retry(db: Session, job: Job, *, via: str = "api", by: uuid.UUID | None = Non
     db.execute(
         update(Job)
         .where(Job.id == job.id, Job.status == FAILED)
-        .values(status=QUEUED, attempts=0, finished_at=None, next_attempt_at=None, claim_token=None,
+        # next_attempt_at = now: due from this moment (the next attempt's queue wait counts from here).
+        .values(status=QUEUED, attempts=0, finished_at=None, next_attempt_at=func.now(), claim_token=None,
                 dispatched_at=func.now(), updated_at=func.now(), retries=Job.retries.op("||")(_retry_entry(by, via)),
                 **moved)
     )

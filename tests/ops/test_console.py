@@ -30,12 +30,13 @@ def test_console_page_is_static_html_with_strict_csp(client, operator):
 
 def test_console_script_never_injects_markup(client):
     sources = []
-    for asset in ("/ops/static/ops.js", "/ops/static/js/api.js"):
+    for asset in ("/ops/static/ops.js", "/ops/static/js/api.js", "/ops/static/ops_job.js", "/ops/static/ops_charts.js",
+                  "/ops/static/ops_dom.js"):
         resp = client.get(asset)
         assert resp.status_code == 200
         sources.append(resp.get_data(as_text=True))
         resp.close()
-    ops, shared = sources
+    ops, shared = sources[:2]
     assert 'from "./js/api.js"' in ops  # one API client, shared with the pages
     for js in sources:
         assert "innerHTML" not in js and "outerHTML" not in js and "insertAdjacentHTML" not in js

@@ -157,6 +157,10 @@ def test_no_secret_in_logs_redis_or_responses(app, client, settings, tenant, ope
         failed = wait_job(c, tenant.h("engineer"), r.get_json()["job"]["id"])  # type: ignore[arg-type]
         assert failed["status"] == "failed" and failed["error"]["code"] == "psa_auth_failed", failed
         c.get("/api/v1/ops/jobs?status=failed", headers=operator)
+        for job in (ok, failed):  # a job's whole story and its attempts: payload, steps, every attempt's error
+            c.get(f"/api/v1/ops/jobs/{job['id']}", headers=operator)
+            c.get(f"/api/v1/jobs/{job['id']}/attempts", headers=tenant.h("engineer"))
+        c.get("/api/v1/ops/stats", headers=operator)
         c.get(f"/api/v1/ai-sessions/{sid2}", headers=tenant.h("engineer"))
         c.get("/metrics", headers=operator)
     finally:

@@ -106,10 +106,14 @@ def spare_token(client: Any, tenant: Any) -> str:
 
 
 def populate_rest(engine: Any, account_id: uuid.UUID, session_id: str) -> None:
-    """Rows for the tenant tables no cheap API call fills without a worker (templates, previews)."""
-    from db.models import DraftTemplate, Preview, ScriptTemplate
+    """Rows for the tenant tables no cheap API call fills without a worker (templates, previews, attempts)."""
+    from db.models import DraftTemplate, Job, JobAttempt, Preview, ScriptTemplate
 
     with transaction(engine, tenant_scope(account_id)) as db:
+        job_id = db.execute(text("SELECT id FROM jobs ORDER BY created_at LIMIT 1")).scalar_one()
+        db.add(JobAttempt(job_id=job_id, account_id=account_id, kind=db.get(Job, job_id).kind, number=1,
+                          finished_at=text("now()"), outcome="retrying",
+                          error={"code": "psa_unavailable", "message": "matrix attempt"}))
         db.add(ScriptTemplate(id=uuid.uuid4(), account_id=account_id, name="Restart spooler", body="Restart-Service Spooler"))
         db.add(DraftTemplate(id=uuid.uuid4(), account_id=account_id, script_body="Restart-Service Spooler"))
         db.add(Preview(id=uuid.uuid4(), account_id=account_id, session_id=uuid.UUID(session_id), kind="resolution_note",

@@ -39,8 +39,8 @@ def test_vendored_libraries_match_their_checksums_and_carry_licences():
         digest, name = line.split()
         assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
         checked += 1
-    assert checked == 5
-    for lib in ("preact", "htm", "marked", "dompurify"):
+    assert checked == 7
+    for lib in ("preact", "htm", "marked", "dompurify", "uplot"):
         assert (vendor / f"LICENSE.{lib}").stat().st_size > 500, lib
     assert 'from"./preact.mjs"' in (vendor / "preact-hooks.mjs").read_text()  # no bare import: no import map needed
 

@@ -13,6 +13,7 @@ from db.models import Job
 from shared import limits
 from shared.errors import PermissionDenied, not_found
 from shared.jobs import state_machine
+from shared.jobs.attempts import attempt_to_dict, attempts_of
 from shared.jobs.notify import MAX_WAIT_S, ChangeWaiter
 from shared.jobs.oneshots import read_job
 from shared.jobs.serialize import job_etag, job_to_dict
@@ -126,6 +127,15 @@ def get(job_id: uuid.UUID) -> Any:
         response.headers["ETag"] = etag
         return response
     return job_response(body, etag)
+
+
+@bp.get("/<uuid:job_id>/attempts")
+@require(*L1_UP, operator=True)
+@doc("Every recorded attempt of a job, oldest first: times, outcome, error, the step it reached")
+def attempts(job_id: uuid.UUID) -> Any:
+    job = load_job(job_id)  # the tenant's own jobs only (row-level security): another tenant's id is a 404
+    operator = principal().is_operator
+    return jsonify({"items": [attempt_to_dict(a, operator=operator) for a in attempts_of(db(), job.id)]})
 
 
 def _wait_for_change(waiter: ChangeWaiter, job_id: uuid.UUID, scope: Any, baseline: str, wait_s: int) -> Row[Any] | None:

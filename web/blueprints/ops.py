@@ -5,15 +5,18 @@ import uuid
 from typing import Any, Literal
 
 from flask import Blueprint, jsonify
-from pydantic import Field
+from pydantic import Field, field_validator
 from sqlalchemy import select
 
 from db.models import Batch, Job
 from shared import limits, ops
 from shared.batches import batch_to_dict
+from shared.errors import Invalid
 from shared.jobs import state_machine
+from shared.jobs.detail import job_detail
 from shared.jobs.serialize import job_to_dict
 from shared.jobs.service import JobRef
+from shared.jobs.stats import Window, check_window, parse_span, stats
 from web.auth import principal, require
 from web.blueprints.jobs import load_job
 from web.db import after_commit, db, dispatch_after_commit, notify_after_commit
@@ -53,6 +56,18 @@ class BatchQuery(Strict):
     status: Literal["expanding", "running", "succeeded", "failed", "cancelled"] | None = None
 
 
+class StatsQuery(Strict):
+    window: str = Field(default="60m", max_length=16, description="how far back: 60m, 6h, 90s (at most 24h)")
+    step: str = Field(default="1m", max_length=16, description="one point per step: 1m, 30s (at least 10s)")
+    until: Timestamp | None = Field(default=None, description="the series ends at this time (default now)")
+
+    @field_validator("window", "step")
+    @classmethod
+    def _span(cls, value: str) -> str:
+        parse_span(value)
+        return value
+
+
 class PurgeBody(Strict):
     message_ids: list[str] | None = Field(default=None, max_length=ops.BULK_LIMIT)
 
@@ -81,6 +96,27 @@ def jobs() -> Any:
     q = parse_query(JobQuery)
     rows, cursor = ops.list_jobs(db(), q.to_filter(), q.cursor, q.limit)
     return jsonify({"items": [ops_job(j) for j in rows], "next_cursor": cursor})
+
+
+@bp.get("/jobs/<uuid:job_id>")
+@require(operator=True)
+@doc("One job's whole story: payload (secrets redacted), result, recovery points, attempts, timeline, links")
+def job_one(job_id: uuid.UUID) -> Any:
+    return jsonify(job_detail(db(), load_job(job_id)))
+
+
+@bp.get("/stats")
+@require(operator=True)
+@doc("Per step and per kind: jobs finished by status, queue wait and run time p50/p95, external call errors",
+     query=StatsQuery)
+def job_stats() -> Any:
+    q = parse_query(StatsQuery)
+    window_s, step_s = parse_span(q.window), parse_span(q.step)
+    errors = check_window(window_s, step_s)
+    if errors:
+        raise Invalid("validation_failed", "the window and step cannot be served: "
+                      + "; ".join(f"{e['field']} {e['message']}" for e in errors), errors=errors)
+    return jsonify(stats(db(), Window(window_s, step_s, q.until)))
 
 
 @bp.post("/jobs/<uuid:job_id>/retry")

@@ -6,6 +6,9 @@
  * nodes, never as markup.
  */
 import { ApiError, api as call, auth, signIn, signOut } from "./js/api.js";
+import { ago, agoSpan, duration, el, fmtInt, short } from "./ops_dom.js";
+import { closeJob, initDrawer, jobFromHash, refreshJob } from "./ops_job.js";
+import { initCharts, refreshCharts } from "./ops_charts.js";
 
 const REFRESH_MS = 2000;
 const STATUSES = ["failed", "retrying", "running", "queued", "succeeded", "cancelled"];
@@ -21,51 +24,6 @@ const $ = (id) => document.getElementById(id);
 
 class AuthError extends Error {}
 
-// ---- small helpers -------------------------------------------------------------------------
-
-/** Build an element. `props.text` sets textContent; children are nodes or strings (as text). */
-function el(tag, props, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = String(value);
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key === "onclick") node.addEventListener("click", value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-function duration(seconds) {
-  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "—";
-  const s = Math.max(0, Math.floor(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
-}
-
-function ago(iso) {
-  const t = Date.parse(iso);
-  return Number.isNaN(t) ? "—" : `${duration((Date.now() - t) / 1000)} ago`;
-}
-
-/** A relative time that the 1-second ticker keeps current without re-rendering the row. */
-function agoSpan(iso) {
-  return el("span", { class: "age", title: iso, dataset: { ts: iso || "" }, text: iso ? ago(iso) : "—" });
-}
-
-const short = (id) => (id ? String(id).slice(0, 8) : "");
-
-function fmtInt(n) {
-  return Number(n || 0).toLocaleString("en-US");
-}
-
 // ---- API -----------------------------------------------------------------------------------
 
 async function api(path, method = "GET", body = undefined) {
@@ -77,7 +35,9 @@ async function api(path, method = "GET", body = undefined) {
     const detail = err.detail ? `: ${err.detail}` : "";
     if (err.status === 401) throw new AuthError(`The token was rejected${detail}. Log in again.`);
     if (err.status === 403) throw new AuthError("That token is not a platform operator's token. Use an operator token.");
-    throw new Error(`${method} ${path} → ${err.status || "network"}${detail}`);
+    const failure = new Error(`${method} ${path} → ${err.status || "network"}${detail}`);
+    failure.status = err.status; // the job drawer tells "not found" apart
+    throw failure;
   }
 }
 
@@ -96,6 +56,8 @@ async function refresh() {
     api("/api/v1/ops/queues"),
     api(jobsQuery()),
     api("/api/v1/ops/batches"),
+    refreshJob(), // the open job drawer, if any
+    refreshCharts(), // the last hour (throttled: a new point per minute needs no 2-second polling)
   ]);
   renderOverview(overview);
   renderBatches(batches.items || []);
@@ -243,7 +205,8 @@ function jobRow(job) {
   }
   return el("tr", { dataset: { jobId: job.id, status: job.status } },
     el("td", null, agoSpan(job.created_at)),
-    el("td", null, el("code", { text: job.kind }),
+    el("td", null, el("a", { href: `#job=${encodeURIComponent(job.id)}`, class: "job-link", title: "Open the job's story" },
+      el("code", { text: job.kind })),
       el("div", { class: "small muted mono", title: job.id, text: `${short(job.id)} · ${job.queue || ""}` })),
     statusCell,
     el("td", { class: "num", text: `${job.attempts}/${job.max_attempts}` }),
@@ -378,6 +341,7 @@ function showLogin(message) {
   hideBanner();
   $("console").hidden = true;
   $("session-bar").hidden = true;
+  closeJob({ keepHash: true }); // a deep link survives signing in again
   for (const id of ["workers", "batches"]) $(id).replaceChildren();
   for (const id of ["queues", "jobs"]) $(id).tBodies[0].replaceChildren();
   const msg = $("login-message");
@@ -396,6 +360,11 @@ function showConsole() {
 }
 
 function init() {
+  initDrawer({ api, act, onGone: () => refreshNow() });
+  initCharts({ api });
+  window.addEventListener("hashchange", () => {
+    if (auth.token() && !$("console").hidden) jobFromHash();
+  });
   const counts = $("counts");
   for (const status of STATUSES) {
     counts.append(el("button", {
@@ -457,6 +426,7 @@ function init() {
     }
     showConsole();
     refreshNow();
+    jobFromHash();
   });
   $("login-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -466,12 +436,14 @@ function init() {
     auth.save(token, null);
     showConsole();
     refreshNow();
+    jobFromHash();
   });
   setInterval(updateAges, 1000);
 
   if (auth.token()) {
     showConsole();
     refreshNow();
+    jobFromHash();
   } else {
     showLogin("");
   }
