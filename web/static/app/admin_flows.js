@@ -78,19 +78,30 @@ function Tree({ flow }) {
   return html`<ul class="flow-tree" data-testid="flow-tree">${render(flow.start || (flow.nodes[0] || {}).id, 0)}</ul>`;
 }
 
+/** The editor's starting text: the draft being edited, else the template. */
+function editorText(editing) {
+  const f = editing.flow;
+  const body = f
+    ? { title: f.title, category: f.category, keywords: f.keywords, ...(f.description ? { description: f.description } : {}),
+      start: f.start, nodes: f.nodes }
+    : TEMPLATE;
+  return JSON.stringify(body, null, 2);
+}
+
 function Editor({ editing, onSaved, onClose }) {
-  const [text, setText] = useState("");
+  // The text is there from the first render: filled in by an effect, it could overwrite what was typed first.
+  const [text, setText] = useState(() => editorText(editing));
   const [errors, setErrors] = useState(null);
   const [sent, setSent] = useState(null);
   const [busy, setBusy] = useState(false);
   const ref = useRef(null);
+  const shown = useRef(editing);
   useEffect(() => {
-    const body = editing.flow
-      ? { title: editing.flow.title, category: editing.flow.category, keywords: editing.flow.keywords,
-        ...(editing.flow.description ? { description: editing.flow.description } : {}), start: editing.flow.start, nodes: editing.flow.nodes }
-      : TEMPLATE;
-    setText(JSON.stringify(body, null, 2));
-    setErrors(null);
+    if (shown.current !== editing) {  // another flow (or New) opened in the same editor
+      shown.current = editing;
+      setText(editorText(editing));
+      setErrors(null);
+    }
     if (ref.current) ref.current.focus();
   }, [editing]);
 
