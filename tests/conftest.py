@@ -13,39 +13,25 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from db.engine import SYSTEM, transaction
-from db.migrate import upgrade
 from db.models import Account
 from shared.settings import Settings
 from tests.helpers import (
-    APP_ROLE,
-    OWNER_ROLE,
     REDIS_URL,
-    SYSTEM_ROLE,
     Tenant,
     admin_exec,
     clear_redis_namespace,
-    ensure_role,
+    create_database,
     make_user,
     start_worker,
     truncate_tenant_tables,
-    url_for,
 )
 
 
 @pytest.fixture(scope="session")
 def database() -> Iterator[dict[str, str]]:
     """A fresh database per test run, migrated by the owner role; the app connects as a plain role."""
-    name = f"fp_test_{uuid.uuid4().hex[:10]}"
-    for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
-        ensure_role(role)
-    admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
-    admin_exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC", f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"', dbname=name)
-    urls = {"name": name, "app": url_for(APP_ROLE, name), "owner": url_for(OWNER_ROLE, name),
-            "system": url_for(SYSTEM_ROLE, name)}
-    upgrade(
-        Settings(database_url=urls["app"], flowpilot_migration_database_url=urls["owner"],
-                 flowpilot_system_database_url=urls["system"]),
-    )
+    urls = create_database("fp_test")
+    name = urls["name"]
     yield urls
     admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -251,6 +251,22 @@ def admin_exec(*statements: str, dbname: str | None = None) -> None:
         pass
 
 
+def create_database(prefix: str) -> dict[str, str]:
+    """A fresh database migrated by the owner role: its name and the URL of each role (and of the admin)."""
+    from db.migrate import upgrade
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
+        ensure_role(role)
+    admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
+    admin_exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC", f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"', dbname=name)
+    urls = {"name": name, "app": url_for(APP_ROLE, name), "owner": url_for(OWNER_ROLE, name),
+            "system": url_for(SYSTEM_ROLE, name), "admin": ADMIN_URL.rsplit("/", 1)[0] + "/" + name}
+    upgrade(Settings(database_url=urls["app"], flowpilot_migration_database_url=urls["owner"],
+                     flowpilot_system_database_url=urls["system"]))
+    return urls
+
+
 def ensure_role(role: str) -> None:
     conn = psycopg2.connect(ADMIN_URL)
     conn.autocommit = True

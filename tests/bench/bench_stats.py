@@ -26,14 +26,12 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import UUID
 
 from db.engine import SYSTEM, dispose_engines, engine_for, make_engines, tenant, transaction
-from db.migrate import upgrade
 from db.models.jobs import jobs_table
 from db.oneshot import OneShot, run
 from shared.jobs import state_machine
 from shared.jobs import stats as stats_mod
 from shared.jobs.stats import Window, stats
-from shared.settings import Settings
-from tests.helpers import ADMIN_URL, APP_ROLE, OWNER_ROLE, SYSTEM_ROLE, admin_exec, ensure_role, url_for
+from tests.helpers import admin_exec, create_database
 
 KINDS = ("system.echo", "preview.resolution_note", "writeback.resolution_note", "assistant.reply", "l1.next_node")
 
@@ -56,16 +54,7 @@ _OLD_RETRY_LATER = text(
 
 
 def create_db() -> dict[str, str]:
-    name = f"fp_bench_stats_{uuid.uuid4().hex[:8]}"
-    for role in (APP_ROLE, OWNER_ROLE, SYSTEM_ROLE):
-        ensure_role(role)
-    admin_exec(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
-    admin_exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC", f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"', dbname=name)
-    urls = {"name": name, "app": url_for(APP_ROLE, name), "owner": url_for(OWNER_ROLE, name),
-            "system": url_for(SYSTEM_ROLE, name), "admin": ADMIN_URL.rsplit("/", 1)[0] + "/" + name}
-    upgrade(Settings(database_url=urls["app"], flowpilot_migration_database_url=urls["owner"],
-                     flowpilot_system_database_url=urls["system"]))
-    return urls
+    return create_database("fp_bench_stats")
 
 
 def admin(urls: dict[str, str]) -> Any:
