@@ -45,7 +45,7 @@ def create_batch(db: Session, *, account_id: uuid.UUID, action: str, flt: dict[s
         raise limits.reached("batch_limit_reached", "active (expanding or running) batches per tenant",
                              limits.MAX_ACTIVE_BATCHES)
     cap = limits.MAX_BATCH_SESSIONS
-    matching = _sessions_for(action, flt).where(AiSession.account_id == account_id).limit(cap + 1).subquery()
+    matching = sessions_for(action, flt).where(AiSession.account_id == account_id).limit(cap + 1).subquery()
     if db.execute(select(func.count()).select_from(matching)).scalar_one() > cap:
         raise limits.too_large("batch_too_large", "filter",
                                f"the filter matches more than {cap} sessions; a batch takes at most {cap}: narrow it "
@@ -65,10 +65,10 @@ def get_batch(db: Session, batch_id: uuid.UUID, *, for_update: bool = False) -> 
 
 
 def _sessions(batch: Batch) -> Any:
-    return _sessions_for(batch.action, batch.filter or {})
+    return sessions_for(batch.action, batch.filter or {})
 
 
-def _sessions_for(action: str, flt: dict[str, Any]) -> Any:
+def sessions_for(action: str, flt: dict[str, Any]) -> Any:
     stmt = select(AiSession.id, AiSession.created_at)
     if flt.get("session_ids"):
         stmt = stmt.where(AiSession.id.in_([uuid.UUID(s) for s in flt["session_ids"]]))

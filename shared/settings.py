@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # Concurrent LLM calls across all workers, and per tenant (so one batch can't take every slot).
     flowpilot_llm_max_concurrency: int = 8
     flowpilot_llm_tenant_concurrency: int = 4
+    # Regeneration batches of at least this many sessions go through Anthropic's Message Batches API (half
+    # price, outside the interactive rate limits); smaller ones, and the offline generator, call per session.
+    flowpilot_llm_batch_threshold: int = Field(default=20, ge=1)
+    # A batch dry run's count stops after this long and answers `total_at_least` instead.
+    flowpilot_batch_count_timeout_ms: int = Field(default=1500, ge=1)
     flowpilot_cw_client_id: str | None = None
     flowpilot_psa_allowed_hosts: str = ""
     flowpilot_psa_timeout_s: float = 20.0

@@ -8,13 +8,14 @@ from flask import Blueprint, jsonify
 from pydantic import Field
 
 from db.models import Account
-from shared import batches, limits
+from shared import batch_dry_run, batches, limits
 from shared.errors import Invalid, NotFound
 from shared.jobs.serialize import job_to_dict
 from shared.jobs.service import JobRef
 from web.auth import ADMIN_UP, principal, require
 from web.db import db, dispatch_after_commit, notify_after_commit
 from web.openapi import doc
+from web.state import state
 from web.validation import Strict, Timestamp, parse_body
 
 bp = Blueprint("batches", __name__, url_prefix="/api/v1/batches")
@@ -34,11 +35,13 @@ class BatchCreate(Strict):
     action: Action
     filter: BatchFilter = Field(default_factory=BatchFilter)
     account_id: uuid.UUID | None = Field(default=None, description="operators only: the tenant to reprocess")
+    dry_run: bool = Field(default=False, description="count the sessions and show the first 20; create nothing")
 
 
 @bp.post("")
 @require(*ADMIN_UP, operator=True)
-@doc("Start a batch; a batch.expand job creates its children on the batch queue", body=BatchCreate, status=202)
+@doc("Start a batch; a batch.expand job creates its children on the batch queue. With dry_run: 200 with "
+     "{total | total_at_least, sample, limit} and nothing created", body=BatchCreate, status=202)
 def create() -> Any:
     body = parse_body(BatchCreate)
     p = principal()
@@ -54,6 +57,10 @@ def create() -> Any:
             raise NotFound("account_not_found", "no such account")
         account_id = p.tenant_id
     flt = body.filter.model_dump(mode="json", exclude_none=True)
+    if body.dry_run:
+        timeout_ms = state().settings.flowpilot_batch_count_timeout_ms
+        return jsonify({"action": body.action, "filter": flt, **batch_dry_run.dry_run(
+            db(), account_id=account_id, action=body.action, flt=flt, timeout_ms=timeout_ms)}), 200
     batch, job = batches.create_batch(db(), account_id=account_id, action=body.action, flt=flt, user_id=p.user_id)
     dispatch_after_commit(JobRef.of(job))
     return jsonify({"batch": batches.batch_to_dict(db(), batch), "expand_job": job_to_dict(job)}), 202
