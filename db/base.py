@@ -60,4 +60,5 @@ TENANT_TABLES: tuple[str, ...] = (
     "batches",
     "l1_categories", "l1_flows", "l1_internal_tickets", "l1_walk_sessions",
     "session_messages",
+    "llm_provider_batches",
 )
