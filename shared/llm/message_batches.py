@@ -165,7 +165,7 @@ class MessageBatches:
         """
         unsure = False
         page = self._call("list", self._sdk.messages.batches.list, limit=100)
-        for mb in page.auto_paging_iter():
+        for mb in page:  # pages on by itself (SDK 2.x: iterating a page follows `last_id`)
             state = _state(mb)
             if state.created_at is not None and state.created_at < since - LIST_LOOKBACK:
                 break  # newest first: everything further is older
