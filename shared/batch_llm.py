@@ -172,13 +172,17 @@ def release(db: Session, *child_ids: uuid.UUID) -> list[JobRef]:
     return [JobRef(r.id, r.account_id, r.kind, r.queue) for r in rows]
 
 
-def apply_outcome(db: Session, batch: Batch, group: LlmProviderBatch, outcome: Outcome) -> tuple[str, list[JobRef]]:
-    """Complete one child from its result, in the caller's (one) transaction: what happened, refs to dispatch."""
+def apply_outcome(db: Session, batch: Batch, versions: dict[str, Any], provider_batch_id: str | None,
+                  outcome: Outcome) -> tuple[str, list[JobRef]]:
+    """Complete one child from its result, in the caller's (one) transaction: what happened, refs to dispatch.
+
+    `versions`: the group's {custom_id: state_version} (read once per results stream, not per line).
+    """
     try:
         child_id = uuid.UUID(outcome.custom_id)
     except ValueError:
         return "unknown", []
-    version = (group.requests or {}).get(outcome.custom_id)
+    version = versions.get(outcome.custom_id)
     child = db.execute(select(Job.session_id, Job.status).where(Job.id == child_id, Job.batch_id == batch.id)
                        ).one_or_none()
     if version is None or child is None or child.status not in state_machine.WAITING:
@@ -193,7 +197,7 @@ def apply_outcome(db: Session, batch: Batch, group: LlmProviderBatch, outcome: O
                              model=draft.model, usage={**(draft.usage or {}), "batch": True}, job_id=child_id,
                              replace=True)
         result = previews.preview_to_dict(row, cached_hit=False) | {
-            "via": VIA, "provider_batch_id": group.provider_batch_id}
+            "via": VIA, "provider_batch_id": provider_batch_id}
         state_machine.succeed(db, child_id, token, result)
         return "succeeded", []
     if outcome.type == "unusable":

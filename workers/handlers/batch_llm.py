@@ -170,16 +170,15 @@ def _collect(ctx: JobContext, batch_id: uuid.UUID, group_id: uuid.UUID, provider
         kind = batch_llm.preview_kind(batch)
         group = db.get(LlmProviderBatch, group_id)
         assert group is not None
-        kinds = {custom_id: kind for custom_id in group.requests}
+        versions = dict(group.requests)
+        kinds = {custom_id: kind for custom_id in versions}
     seen: set[str] = set()
     counts: dict[str, int] = {}
     for n, outcome in enumerate(client.results(provider_id, kinds), 1):
         seen.add(outcome.custom_id)
         with ctx.tx() as db:
             batch = batches.get_batch(db, batch_id)
-            group = db.get(LlmProviderBatch, group_id)
-            assert group is not None
-            what, refs = batch_llm.apply_outcome(db, batch, group, outcome)
+            what, refs = batch_llm.apply_outcome(db, batch, versions, provider_id, outcome)
             if what != "skipped":
                 batch_llm.add_applied(db, group_id, 1)
         _deliver(ctx, refs)
