@@ -82,4 +82,5 @@ TENANT_TABLES: tuple[str, ...] = (
     "l1_categories", "l1_flows", "l1_internal_tickets", "l1_walk_sessions",
     "session_messages",
     "job_attempts",
+    "llm_provider_batches",
 )

@@ -45,7 +45,7 @@ def create_batch(db: Session, *, account_id: uuid.UUID, action: str, flt: dict[s
         raise limits.reached("batch_limit_reached", "active (expanding or running) batches per tenant",
                              limits.MAX_ACTIVE_BATCHES)
     cap = limits.MAX_BATCH_SESSIONS
-    matching = _sessions_for(action, flt).where(AiSession.account_id == account_id).limit(cap + 1).subquery()
+    matching = sessions_for(action, flt).where(AiSession.account_id == account_id).limit(cap + 1).subquery()
     if db.execute(select(func.count()).select_from(matching)).scalar_one() > cap:
         raise limits.too_large("batch_too_large", "filter",
                                f"the filter matches more than {cap} sessions; a batch takes at most {cap}: narrow it "
@@ -65,10 +65,10 @@ def get_batch(db: Session, batch_id: uuid.UUID, *, for_update: bool = False) -> 
 
 
 def _sessions(batch: Batch) -> Any:
-    return _sessions_for(batch.action, batch.filter or {})
+    return sessions_for(batch.action, batch.filter or {})
 
 
-def _sessions_for(action: str, flt: dict[str, Any]) -> Any:
+def sessions_for(action: str, flt: dict[str, Any]) -> Any:
     stmt = select(AiSession.id, AiSession.created_at)
     if flt.get("session_ids"):
         stmt = stmt.where(AiSession.id.in_([uuid.UUID(s) for s in flt["session_ids"]]))
@@ -86,8 +86,13 @@ def _sessions_for(action: str, flt: dict[str, Any]) -> Any:
     return stmt
 
 
-def expand_chunk(db: Session, batch: Batch, user_id: uuid.UUID | None) -> tuple[list[JobRef], bool]:
-    """Create the next chunk's children; returns (refs to dispatch after commit, finished?)."""
+def expand_chunk(db: Session, batch: Batch, user_id: uuid.UUID | None,
+                 park_until: datetime | None = None) -> tuple[list[JobRef], bool]:
+    """Create the next chunk's children; returns (refs to dispatch after commit, finished?).
+
+    `park_until`: regeneration children a provider batch will answer (shared/batch_llm.py) wait parked,
+    so none is dispatched now.
+    """
     stmt = _sessions(batch)
     if batch.cursor:
         at, last_id = decode_cursor(batch.cursor)
@@ -105,10 +110,13 @@ def expand_chunk(db: Session, batch: Batch, user_id: uuid.UUID | None) -> tuple[
         payload: dict[str, Any] = {"force": True} if kind.startswith("preview.") else {}
         if kind.startswith("preview."):
             payload["kind"] = kind.split(".", 1)[1]
+        if park_until is not None:
+            payload["via"] = "message_batch"
         children = insert_jobs(db, [NewJob(kind=kind, account_id=batch.account_id, payload=payload, queue=BATCH,
-                                           session_id=sid, batch_id=batch.id, created_by=user_id) for sid in ids])
-        refs = [JobRef.of(job) for job, _ in children]
-    batch.total += len(refs)
+                                           session_id=sid, batch_id=batch.id, created_by=user_id,
+                                           not_before=park_until) for sid in ids])
+        refs = [JobRef.of(job) for job, _ in children if park_until is None]
+    batch.total += len(children) if batch.action in CHILD_KIND else len(refs)
     batch.cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
     return refs, len(rows) < take
 
@@ -125,7 +133,7 @@ def _retry_writebacks(db: Session, batch: Batch, session_ids: list[uuid.UUID]) -
         ~exists().where(and_(newer.session_id == Job.session_id, newer.kind.in_(WRITEBACK_KINDS),
                              newer.created_at > Job.created_at)),
     ).with_for_update()).scalars().all()
-    refs = []
+    refs: list[JobRef] = []
     for job in latest_failed:
         try:
             with db.begin_nested():
@@ -181,11 +189,56 @@ def mismatches(db: Session, batch: Batch, limit: int = 1000) -> list[dict[str, A
     return [r for r in rows if r]
 
 
-def batch_to_dict(db: Session, batch: Batch) -> dict[str, Any]:
+FAILURES_LISTED = 200
+
+
+def failures(db: Session, batch: Batch, limit: int = FAILURES_LISTED) -> list[dict[str, Any]]:
+    """The batch's failed children with their error in words (the first `limit`, oldest first)."""
+    rows = db.execute(select(Job.id, Job.session_id, Job.kind, Job.error, Job.finished_at, Job.retries)
+                      .where(Job.batch_id == batch.id, Job.status == state_machine.FAILED)
+                      .order_by(Job.finished_at, Job.id).limit(limit)).all()
+    return [{"job_id": str(r.id), "session_id": str(r.session_id) if r.session_id else None, "kind": r.kind,
+             "code": (r.error or {}).get("code"), "message": (r.error or {}).get("message"),
+             "retries": len(r.retries or []), "finished_at": iso(r.finished_at)} for r in rows]
+
+
+def retry_failed(db: Session, batch: Batch, user_id: uuid.UUID | None) -> tuple[list[JobRef], list[dict[str, Any]]]:
+    """Every failed child back to `queued` (the normal path, per call); those that cannot be retried are listed."""
+    if batch.status == "cancelled":
+        raise conflict("batch_finished", "the batch was cancelled; start a new one")
+    jobs = db.execute(select(Job).where(Job.batch_id == batch.id, Job.status == state_machine.FAILED)
+                      .order_by(Job.id).limit(limits.MAX_BATCH_SESSIONS).with_for_update()).scalars().all()
+    refs, refused = [], []
+    for job in jobs:
+        try:
+            with db.begin_nested():
+                if (job.payload or {}).get("via"):  # a provider batch already had its turn: per call now
+                    job.payload = {k: v for k, v in job.payload.items() if k != "via"}
+                    db.flush()
+                refs.append(JobRef.of(state_machine.retry(db, job, via="batch", by=user_id)))
+        except DomainError as err:
+            refused.append({"job_id": str(job.id), "code": err.code, "message": str(err)})
+    if refs and batch.status in ("succeeded", "failed"):
+        batch.status, batch.finished_at = "running", None
+    return refs, refused
+
+
+def batch_to_dict(db: Session, batch: Batch, prices: Any = None) -> dict[str, Any]:
+    from shared import batch_llm  # (it builds on this module)
+    from shared.llm.pricing import Prices
+
     body: dict[str, Any] = {"id": str(batch.id), "action": batch.action, "status": batch.status,
                             "filter": batch.filter, **progress(db, batch),
                             "skipped_total": batch.skipped_total, "skipped": batch.skipped,
                             "created_at": iso(batch.created_at), "finished_at": iso(batch.finished_at)}
     if batch.action == "reverify_ticket_status":
         body["mismatches"] = mismatches(db, batch)
+    body["failures"] = failures(db, batch) if body.get("failed") else []
+    if batch.action in batch_llm.REGENERATE:
+        body["llm"] = batch_llm.llm_to_dict(db, batch, prices or Prices())
     return body
+
+
+def list_batches(db: Session, limit: int = 50) -> list[Batch]:
+    """The tenant's latest batches (the request's tenant scope filters the rows)."""
+    return list(db.execute(select(Batch).order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit)).scalars())

@@ -6,6 +6,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.llm.pricing import Prices
+
 
 class Settings(BaseSettings):
     """Every knob a deployment can turn; unset values get safe local defaults."""
@@ -30,6 +32,20 @@ class Settings(BaseSettings):
     # Concurrent LLM calls across all workers, and per tenant (so one batch can't take every slot).
     flowpilot_llm_max_concurrency: int = 8
     flowpilot_llm_tenant_concurrency: int = 4
+    # Regeneration batches of at least this many sessions go through Anthropic's Message Batches API (half
+    # price, outside the interactive rate limits); smaller ones, and the offline generator, call per session.
+    flowpilot_llm_batch_threshold: int = Field(default=20, ge=1)
+    # One provider batch carries at most this many requests and bytes (the API allows 100,000 and 256 MB).
+    flowpilot_llm_batch_max_requests: int = Field(default=10_000, ge=1, le=100_000)
+    flowpilot_llm_batch_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    # The polling job's wait between looks at a provider batch: doubles from the first to the second value.
+    flowpilot_llm_batch_poll_min_s: float = Field(default=2.0, gt=0)
+    flowpilot_llm_batch_poll_max_s: float = Field(default=60.0, gt=0)
+    # USD per million tokens, for the batch's estimated and actual cost (Message Batches bill half).
+    flowpilot_llm_price_input_per_mtok: float = Field(default=3.0, ge=0)
+    flowpilot_llm_price_output_per_mtok: float = Field(default=15.0, ge=0)
+    # A batch dry run's count stops after this long and answers `total_at_least` instead.
+    flowpilot_batch_count_timeout_ms: int = Field(default=1500, ge=1)
     flowpilot_cw_client_id: str | None = None
     flowpilot_psa_allowed_hosts: str = ""
     flowpilot_psa_timeout_s: float = 20.0
@@ -78,6 +94,10 @@ class Settings(BaseSettings):
     # call per request; sliding-window counters in Redis). Operators, /healthz, /metrics, /api/v1/auth/* and
     # pages are not counted. Empty turns it off.
     flowpilot_tenant_rate_limit: str = "1000/10 seconds"
+
+    @property
+    def llm_prices(self) -> Prices:
+        return Prices(self.flowpilot_llm_price_input_per_mtok, self.flowpilot_llm_price_output_per_mtok)
 
     @property
     def secret_keys(self) -> list[str]:

@@ -155,10 +155,10 @@ def stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `dramatiq workers.main` process (its own process group) on the interactive queue."""
+def worker_process(env: dict[str, str], queues: tuple[str, ...] = ("interactive",)) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `dramatiq workers.main` process (its own process group) on the interactive queue (or `queues`)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dramatiq", "workers.main", "--processes", "1", "--threads", "2", "--queues", "interactive"],
+        [sys.executable, "-m", "dramatiq", "workers.main", "--processes", "1", "--threads", "2", "--queues", *queues],
         cwd=ROOT,
         env=env,
         start_new_session=True,

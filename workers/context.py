@@ -35,9 +35,10 @@ class Postpone(Exception):
     """The job cannot start its work yet (no free slot, another owner's write still in flight): the runner
     puts it back, due shortly, with its attempt given back; no worker thread waits meanwhile."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, delay_s: float | None = None) -> None:
         super().__init__(message)
         self.code, self.message = code, message
+        self.delay_s = delay_s  # the handler's own wait (a poll's backoff); else the runner's doubling one
 
 
 def lock_key(name: str) -> int:

@@ -2,6 +2,7 @@
 from db.models.accounts import Account, AccountSettings, ApiToken, PsaConnection, User
 from db.models.jobs import Batch, Job, JobAttempt, Preview
 from db.models.l1 import L1Category, L1Flow, L1InternalTicket, L1WalkSession
+from db.models.llm_batches import LlmProviderBatch
 from db.models.sessions import AiSession, SessionFact, SessionMessage, SessionSuggestedFix
 from db.models.templates import DraftTemplate, ScriptTemplate
 
@@ -14,6 +15,7 @@ __all__ = [
     "DraftTemplate",
     "Job",
     "JobAttempt",
+    "LlmProviderBatch",
     "Preview",
     "PsaConnection",
     "ScriptTemplate",

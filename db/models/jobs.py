@@ -190,3 +190,7 @@ class Batch(TenantRow, Base):
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
     finished_at: Mapped[datetime | None]
+    # Regeneration batches: `per_call` (one Messages call per child) or `message_batches` (the provider's
+    # batch API, chosen at expansion); the cursor over children already grouped into provider batches.
+    llm_mode: Mapped[str | None] = mapped_column(String(24))
+    llm_cursor: Mapped[str | None] = mapped_column(Text)

@@ -32,6 +32,8 @@ KINDS: dict[str, KindSpec] = {
     "assistant.reply": KindSpec(max_attempts=5),
     "writeback.reverify": KindSpec(queue=BATCH, max_attempts=5, uses_psa=True),
     "batch.expand": KindSpec(queue=BATCH, max_attempts=10),
+    # Polls its provider batches; waiting between looks costs no attempt (Postpone), errors do.
+    "batch.llm_poll": KindSpec(queue=BATCH, max_attempts=20),
 }
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Float, Row, and_, bindparam, case, func, select, text, update
@@ -97,6 +97,9 @@ class NewJob:
     fingerprint: str | None = None
     queue: str | None = None
     steps: dict[str, Any] | None = None  # recovery points carried over from the job this one supersedes
+    # Parked until then: no worker claims it and the sweeper leaves it alone (a provider batch does its work;
+    # if nothing completes it by then, it runs on its own).
+    not_before: datetime | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     def row(self) -> dict[str, Any]:
@@ -106,7 +109,7 @@ class NewJob:
             "status": QUEUED, "attempts": 0, "max_attempts": spec.max_attempts, "payload": self.payload,
             "steps": dict(self.steps or {}), "created_by": self.created_by, "session_id": self.session_id, "batch_id": self.batch_id,
             "dedupe_key": self.dedupe_key, "idempotency_key": self.idempotency_key,
-            "request_fingerprint": self.fingerprint,
+            "request_fingerprint": self.fingerprint, "next_attempt_at": self.not_before,
         }
 
 
@@ -122,7 +125,7 @@ def insert_jobs(db: Session, jobs: Sequence[NewJob]) -> list[tuple[Job, bool]]:
     out: list[tuple[Job, bool] | None] = [None] * len(jobs)
     pending = list(enumerate(jobs))
     for _ in range(3):  # a holder may finish between our insert and our read of it: insert those again
-        stmt = pg_insert(Job).values([j.row() | {"dispatched_at": func.now()} for _, j in pending])
+        stmt = pg_insert(Job).values([j.row() | {"dispatched_at": j.not_before or func.now()} for _, j in pending])
         created = {j.id: j for j in db.scalars(stmt.on_conflict_do_nothing().returning(Job))}
         retry: list[tuple[int, NewJob]] = []
         for i, new in pending:
@@ -274,6 +277,31 @@ def crashed(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, A
     """running → failed: the job killed the process it ran in alone (workers/sandbox.py), after an earlier
     worker process already died under it. Counted with the sweeper's crashes."""
     return _end(db, job_id, token, _CRASHED_TX, "crashed", {"error": error}, None, 0)
+
+
+def adopt(db: Session, job_id: uuid.UUID, token: uuid.UUID) -> bool:
+    """queued | retrying → running inside the caller's transaction, parked or not: another job did this one's
+    work (a provider batch answered its request) and completes it with `succeed`/`fail` under `token` in the
+    same transaction. False when the job is no longer waiting (cancelled, or completed already)."""
+    done = db.execute(
+        update(jobs_table)
+        .where(_c.id == job_id, _c.status.in_(sources(RUNNING)))
+        .values(status=RUNNING, attempts=_c.attempts + 1, started_at=func.coalesce(_c.started_at, func.now()),
+                heartbeat_at=func.now(), claim_token=token, updated_at=func.now())
+        .returning(_c.id)
+    ).scalar_one_or_none()
+    return done is not None
+
+
+def wake(db: Session, *where: ColumnElement[bool]) -> Sequence[Any]:
+    """Waiting jobs matching `where` become due now (a parked batch child going back to the normal path, a
+    polling job with news). No status changes. Rows: (id, account_id, kind, queue) to dispatch after commit."""
+    return db.execute(
+        update(Job)
+        .where(and_(*where), Job.status.in_(WAITING))
+        .values(next_attempt_at=func.now(), dispatched_at=func.now(), updated_at=func.now())
+        .returning(Job.id, Job.account_id, Job.kind, Job.queue)
+    ).all()
 
 
 # ------------------------------------------------------------------------------------ sweeper transition

@@ -108,6 +108,9 @@ def parse_message(message: Any, schema: dict[str, Any]) -> StructuredResult:
         "input_tokens": int(getattr(usage_obj, "input_tokens", 0) or 0),
         "output_tokens": int(getattr(usage_obj, "output_tokens", 0) or 0),
     }
+    for cache_key in ("cache_read_input_tokens", "cache_creation_input_tokens"):  # prompt caching, when it applied
+        if int(getattr(usage_obj, cache_key, 0) or 0):
+            usage[cache_key] = int(getattr(usage_obj, cache_key))
     detail: dict[str, Any] = {"model": model, "stop_reason": stop_reason, "usage": usage}
     request_id = getattr(message, "_request_id", None)
     if request_id:
@@ -158,6 +161,15 @@ class AnthropicStructuredClient:
         self._client = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout_s
         )
+
+    @property
+    def sdk(self) -> anthropic.Anthropic:
+        """The SDK client itself, for the Message Batches API (shared/llm/message_batches.py)."""
+        return self._client
+
+    @property
+    def api_key(self) -> str:
+        return self._api_key
 
     @property
     def base_url(self) -> str:

@@ -13,7 +13,7 @@ from shared.llm.generator import Draft
 from shared.llm.next_node import NEXT_NODE_SCHEMA, NextNodeContext, normalize_node
 from shared.llm.outcome_rules import SYSTEM_RULES
 from shared.llm.sections import SECTIONS, PreviewKind, json_schema, render
-from shared.llm.structured import STRING, StructuredClient, array_of, strict_object
+from shared.llm.structured import STRING, StructuredClient, StructuredResult, array_of, strict_object
 from shared.llm.template_heuristics import TemplateProposal
 
 MAX_TOKENS = {"resolution_note": 1500, "escalation_package": 2500, "template": 3000}
@@ -34,6 +34,13 @@ NEXT_NODE_SYSTEM = (
 )
 
 
+def draft_prompt(kind: PreviewKind, bundle: PreviewBundle) -> str:
+    """The user turn of a draft request: the task, the fields, the session's bundle."""
+    fields = ", ".join(f"{key} ({heading})" for key, heading in SECTIONS[kind])
+    return (f"{_TASK[kind]}\nFill these fields: {fields}.\n\nSession data (JSON):\n"
+            + json.dumps(bundle.as_prompt_dict(), default=str, indent=1))
+
+
 class LlmGenerator:
     def __init__(self, client: StructuredClient, name: str = "anthropic", *,
                  conversation: ConversationClient | None = None) -> None:
@@ -47,12 +54,12 @@ class LlmGenerator:
         return self.assistant.reply(conversation, on_text)
 
     def draft(self, kind: PreviewKind, bundle: PreviewBundle) -> Draft:
-        fields = ", ".join(f"{key} ({heading})" for key, heading in SECTIONS[kind])
-        user = (
-            f"{_TASK[kind]}\nFill these fields: {fields}.\n\nSession data (JSON):\n"
-            + json.dumps(bundle.as_prompt_dict(), default=str, indent=1)
-        )
+        user = draft_prompt(kind, bundle)
         result = self.client.call(system=SYSTEM_RULES, user=user, schema=json_schema(kind), max_tokens=MAX_TOKENS[kind])
+        return self.draft_from(kind, result)
+
+    def draft_from(self, kind: PreviewKind, result: StructuredResult) -> Draft:
+        """The draft a model's answer makes (a per-call answer or one result of a provider batch)."""
         sections = {key: str(result.data.get(key, "")) for key, _ in SECTIONS[kind]}
         return Draft(
             kind=kind,

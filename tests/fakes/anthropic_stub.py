@@ -5,6 +5,7 @@ wire format over HTTP (auth, `anthropic-version`, `request-id`, error bodies, us
 its error classes and our mapping are exercised end to end. Script failures with `enqueue(kind, ...)`.
 `stream: true` requests are answered with Server-Sent Events (tests/fakes/anthropic_sse.py): text and
 tool_use blocks, time to first token, stalls and mid-stream errors, prompt-cache usage.
+`/v1/messages/batches…` is the Message Batches API (tests/fakes/anthropic_batches.py, controls on `stub.batches`).
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
+from tests.fakes.anthropic_batches import BatchApi
 from tests.fakes.anthropic_sse import PromptCache, StreamPlan, default_stream_script, encode, plan
 
 Responder = Callable[[dict[str, Any]], dict[str, Any]]
@@ -113,6 +116,7 @@ class AnthropicStub:
         # Streamed replies: wait before the first delta, between deltas, and the text per delta.
         self.ttft_s, self.chunk_delay_s, self.chunk_chars = ttft_s, chunk_delay_s, chunk_chars
         self.cache = PromptCache()
+        self.batches = BatchApi(self)
         self._script: deque[tuple[str, dict[str, Any]]] = deque()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -205,8 +209,8 @@ class AnthropicStub:
         bearer = headers.get("authorization", "")
         return bearer == f"Bearer {self.api_key}" or headers.get("x-api-key") == self.api_key
 
-    def respond(self, path: str, headers: dict[str, str],
-                raw: bytes) -> tuple[int, dict[str, str], dict[str, Any] | StreamPlan]:
+    def respond(self, path: str, headers: dict[str, str], raw: bytes, method: str = "POST",
+                query: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
         """Status, extra headers and JSON body for one request (pure apart from recording/sleeping)."""
         try:
             body = json.loads(raw or b"{}")
@@ -215,6 +219,14 @@ class AnthropicStub:
         self._record(path, headers, body if isinstance(body, dict) else {})
         if self.delay_s:
             self._stopping.wait(self.delay_s)
+        if self.batches.handles(path):
+            if not self._authorized(headers):
+                return _error(401, "authentication_error", "invalid x-api-key")
+            if "anthropic-version" not in headers:
+                return _error(400, "invalid_request_error", "anthropic-version: header is required")
+            return self.batches.respond(method, path, query or {}, body if isinstance(body, dict) else None)
+        if method != "POST":
+            return _error(405, "invalid_request_error", f"{method} not allowed on {path}")
         if path != "/v1/messages":
             return _error(404, "not_found_error", f"Not found: {path}")
         if not self._authorized(headers):
@@ -308,14 +320,25 @@ class _Handler(BaseHTTPRequestHandler):
     owner: AnthropicStub
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API; every reply carries Content-Length
 
+    def do_GET(self) -> None:
+        self._serve("GET")
+
     def do_POST(self) -> None:
+        self._serve("POST")
+
+    def _serve(self, method: str) -> None:
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         headers = {k.lower(): v for k, v in self.headers.items()}
         started = time.monotonic()
-        status, extra, body = self.owner.respond(self.path.split("?", 1)[0], headers, raw)
+        path, _, qs = self.path.partition("?")
+        query = {k: v[-1] for k, v in parse_qs(qs).items()}
+        status, extra, body = self.owner.respond(path, headers, raw, method, query)
         request_id = f"req_{uuid.uuid4().hex[:24]}"
         if isinstance(body, StreamPlan):
             self._send_stream(body, request_id, extra)
+            return
+        if isinstance(body, tuple) and body[0] == "jsonl":
+            self._send_jsonl(body[1], request_id)
             return
         if status >= 400:
             body["request_id"] = request_id
@@ -331,6 +354,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+            self.close_connection = True
+
+    def _send_jsonl(self, lines: list[dict[str, Any]], request_id: str) -> None:
+        """A batch's results: one JSON object per line, chunked, paced by `batches.line_delay_s`."""
+        delay = self.owner.batches.line_delay_s
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "application/binary")
+            self.send_header("transfer-encoding", "chunked")
+            self.send_header("request-id", request_id)
+            self.end_headers()
+            for line in lines:
+                if delay and self.owner._stopping.wait(delay):
+                    break
+                payload = (json.dumps(line) + "\n").encode()
+                self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):  # the client went away mid-stream (a killed worker)
             self.close_connection = True
 
     def _send_stream(self, stream: StreamPlan, request_id: str, extra: dict[str, str]) -> None:

@@ -106,8 +106,11 @@ def spare_token(client: Any, tenant: Any) -> str:
 
 
 def populate_rest(engine: Any, account_id: uuid.UUID, session_id: str) -> None:
-    """Rows for the tenant tables no cheap API call fills without a worker (templates, previews, attempts)."""
-    from db.models import DraftTemplate, Job, JobAttempt, Preview, ScriptTemplate
+    """Rows for the tenant tables no cheap API call fills without a worker (templates, previews, attempts,
+    provider batches)."""
+    from sqlalchemy import select
+
+    from db.models import Batch, DraftTemplate, Job, JobAttempt, LlmProviderBatch, Preview, ScriptTemplate
 
     with transaction(engine, tenant_scope(account_id)) as db:
         job_id = db.execute(text("SELECT id FROM jobs ORDER BY created_at LIMIT 1")).scalar_one()
@@ -118,6 +121,10 @@ def populate_rest(engine: Any, account_id: uuid.UUID, session_id: str) -> None:
         db.add(DraftTemplate(id=uuid.uuid4(), account_id=account_id, script_body="Restart-Service Spooler"))
         db.add(Preview(id=uuid.uuid4(), account_id=account_id, session_id=uuid.UUID(session_id), kind="resolution_note",
                        state_version=999, markdown="draft", generator="offline"))
+        batch_id = db.execute(select(Batch.id).where(Batch.account_id == account_id).limit(1)).scalar_one()
+        db.add(LlmProviderBatch(id=uuid.uuid4(), account_id=account_id, batch_id=batch_id, seq=1,
+                                provider_batch_id=f"msgbatch_{uuid.uuid4().hex[:24]}", status="submitted",
+                                requests={str(uuid.uuid4()): 1}, request_count=1))
 
 
 def key_column(table: str) -> str:

@@ -1,7 +1,17 @@
 """Job handlers by kind. The actor name of each is its kind (`domain.verb`)."""
 from __future__ import annotations
 
-from workers.handlers import assistant, batches, previews, psa_setup, reverify, system, templates, writeback
+from workers.handlers import (
+    assistant,
+    batch_llm,
+    batches,
+    previews,
+    psa_setup,
+    reverify,
+    system,
+    templates,
+    writeback,
+)
 from workers.handlers import l1 as l1_handlers
 from workers.runner import Handler
 
@@ -16,6 +26,7 @@ HANDLERS: dict[str, Handler] = {
     "assistant.reply": assistant.reply,
     "writeback.reverify": reverify.reverify,
     "batch.expand": batches.expand,
+    "batch.llm_poll": batch_llm.poll,
     "psa.test_connection": psa_setup.test_connection,
     "psa.list_boards": psa_setup.list_boards,
     "psa.list_statuses": psa_setup.list_statuses,

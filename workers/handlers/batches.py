@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import func
 
-from shared import batches
+from shared import batch_llm, batches
+from shared.llm.message_batches import MessageBatches
 from workers.context import JobContext
 
 
@@ -20,11 +21,17 @@ def expand(ctx: JobContext) -> dict[str, Any]:
                 result = {"batch_id": str(batch_id), "total": batch.total, "stopped": batch.status}
                 ctx.complete(db, result)
                 return result
-            refs, finished = batches.expand_chunk(db, batch, ctx.created_by)
+            settings = ctx.resources.settings
+            mode = batch_llm.choose_mode(db, batch, threshold=settings.flowpilot_llm_batch_threshold,
+                                         has_message_batches=MessageBatches.of(ctx.resources.generator) is not None)
+            park = batch_llm.parked_until() if mode == batch_llm.MESSAGE_BATCHES else None
+            refs, finished = batches.expand_chunk(db, batch, ctx.created_by, park_until=park)
             if finished:
                 batch.status = "running" if batch.total else "succeeded"
                 if not batch.total:
                     batch.finished_at = func.now()  # type: ignore[assignment]
+                elif park is not None:  # the poller groups the parked children into provider batches
+                    refs.append(batch_llm.start_polling(db, batch))
             db.flush()
             total = batch.total
             result = {"batch_id": str(batch_id), "total": total, "chunks": chunks + 1}

@@ -5,7 +5,7 @@ import { ApiError, get } from "../js/api.js";
 import { ConnectionSection, StatusMappingSection } from "./admin_psa.js";
 import { CategoriesSection, FlowsSection } from "./admin_flows.js";
 import { PeopleSection, TokensSection } from "./admin_people.js";
-import { html, toastError } from "./ui.js";
+import { Link, html, toastError } from "./ui.js";
 
 const INDEX = [
   ["connection", "ConnectWise"], ["statuses", "Status mapping"], ["flows", "Flows"], ["categories", "Categories"],
@@ -35,6 +35,7 @@ export function AdminPage({ user }) {
       <h1 tabindex="-1">Account setup</h1>
       <nav class="in-page" aria-label="Sections">
         ${INDEX.map(([id, words]) => html`<a href=${`#${id}`}>${words}</a>`)}
+        <${Link} href="/app/admin/batches" data-testid="admin-batches-link">Batches →</${Link}>
       </nav>
       <div class="admin-grid">
         <${ConnectionSection} connections=${connections} onChange=${loadConnections} />

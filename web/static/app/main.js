@@ -8,6 +8,7 @@ import { useEffect, useRef, useState } from "../vendor/preact-hooks.mjs";
 import { ApiError, auth, onSignedOut, signIn, signOut, whoAmI } from "../js/api.js";
 import { AccountPage } from "./account.js";
 import { AdminPage } from "./admin.js";
+import { BatchesPage } from "./admin_batches.js";
 import { EscalationsPage } from "./escalations.js";
 import { L1Page } from "./l1.js";
 import { SessionPage } from "./session.js";
@@ -130,6 +131,7 @@ const PAGES = [
   [/^\/app\/l1\/sessions\/([^/]+)$/, ["l1", ...ENGINEER_UP], "A walk", (m) => html`<${WalkPage} key=${m[1]} id=${decodeURIComponent(m[1])} />`],
   [/^\/app\/escalations$/, ENGINEER_UP, "The escalations queue", () => html`<${EscalationsPage} />`],
   [/^\/app\/admin$/, ADMIN_UP, "Account setup", (m, user) => html`<${AdminPage} user=${user} />`],
+  [/^\/app\/admin\/batches$/, ADMIN_UP, "Batches", () => html`<${BatchesPage} />`],
   [/^\/app\/account$/, ["l1", ...ENGINEER_UP], "Your account", (m, user) => html`<${AccountPage} user=${user} />`],
 ];
 
