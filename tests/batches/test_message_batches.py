@@ -138,15 +138,20 @@ def test_errored_and_expired_requests_fall_back(app, client, tenant, engine, mb_
     assert per_call_requests(anthropic_stub) == 12 and anthropic_stub.batches.calls["create"] == 1
 
 
+def _wait_submitted(stub, timeout: float = 30.0) -> None:
+    """Until the stub holds a provider batch (the poller has submitted one)."""
+    deadline = time.monotonic() + timeout
+    while not stub.batches.batches:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_whole_batch_expiry_sends_every_child_the_normal_way(app, client, tenant, engine, mb_settings, anthropic_stub):
     insert_sessions(engine, tenant, 30)
     anthropic_stub.batches.latency_s = 60
     batch_id = start(client, tenant)
     with start_worker(mb_settings):
-        deadline = time.monotonic() + 30
-        while not anthropic_stub.batches.batches:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _wait_submitted(anthropic_stub)
         anthropic_stub.batches.expire(next(iter(anthropic_stub.batches.batches)))
         done = wait_batch(app, client, tenant, batch_id)
     assert done["succeeded"] == 30 and per_call_requests(anthropic_stub) == 30
@@ -158,12 +163,10 @@ def test_cancel_propagates_to_the_provider(app, client, tenant, engine, mb_setti
     anthropic_stub.batches.latency_s = 60
     batch_id = start(client, tenant)
     with start_worker(mb_settings):
-        deadline = time.monotonic() + 30
-        while not anthropic_stub.batches.batches:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _wait_submitted(anthropic_stub)
         body = client.post(f"/api/v1/batches/{batch_id}/cancel", headers=tenant.h()).get_json()
         assert body["status"] == "cancelled" and body["cancelled"] == 30
+        deadline = time.monotonic() + 30
         while anthropic_stub.batches.calls["cancel"] < 1:
             assert time.monotonic() < deadline, "the provider batch was never cancelled"
             time.sleep(0.05)

@@ -60,6 +60,14 @@ def _assert_each_once(engine, batch_id, ids, stub):
     assert stub.batches.requests_sent == len(ids) and per_call_requests(stub) == 0
 
 
+def _rescue_and_finish(app, client, tenant, settings, stub, batch_id) -> dict:
+    """The sweeper rescues the dead worker's job once; a fresh worker finishes the batch."""
+    time.sleep(settings.flowpilot_stale_heartbeat_s + 0.5)
+    assert sweep(app, stale_after_s=settings.flowpilot_stale_heartbeat_s, redispatch_after_s=60).rescued == 1
+    with start_worker(_llm_settings(settings, stub)):
+        return wait_batch(app, client, tenant, batch_id)
+
+
 def test_killed_while_the_create_call_is_in_flight(app, client, tenant, engine, settings, settings_env,
                                                    anthropic_stub):
     """The provider made the batch but its answer never reached us: the next worker finds it and adopts it."""
@@ -70,10 +78,7 @@ def test_killed_while_the_create_call_is_in_flight(app, client, tenant, engine, 
         _until(anthropic_stub.batches.create_started.is_set, what="the create call")
         _kill(proc)
     anthropic_stub.batches.create_delay_s = 0
-    time.sleep(settings.flowpilot_stale_heartbeat_s + 0.5)
-    assert sweep(app, stale_after_s=settings.flowpilot_stale_heartbeat_s, redispatch_after_s=60).rescued == 1
-    with start_worker(_llm_settings(settings, anthropic_stub)):
-        done = wait_batch(app, client, tenant, batch_id)
+    done = _rescue_and_finish(app, client, tenant, settings, anthropic_stub, batch_id)
     assert done["succeeded"] == 60
     assert anthropic_stub.batches.calls["create"] == 1 and anthropic_stub.batches.calls["list"] >= 1
     _assert_each_once(engine, batch_id, ids, anthropic_stub)
@@ -90,10 +95,7 @@ def test_killed_between_results_and_completion(app, client, tenant, engine, sett
     applied = _succeeded(engine, batch_id)
     assert 30 <= applied < 120
     anthropic_stub.batches.line_delay_s = 0
-    time.sleep(settings.flowpilot_stale_heartbeat_s + 0.5)
-    assert sweep(app, stale_after_s=settings.flowpilot_stale_heartbeat_s, redispatch_after_s=60).rescued == 1
-    with start_worker(_llm_settings(settings, anthropic_stub)):
-        done = wait_batch(app, client, tenant, batch_id)
+    done = _rescue_and_finish(app, client, tenant, settings, anthropic_stub, batch_id)
     assert done["succeeded"] == 120
     assert anthropic_stub.batches.calls["create"] == 1 and anthropic_stub.batches.calls["results"] >= 2
     _assert_each_once(engine, batch_id, ids, anthropic_stub)

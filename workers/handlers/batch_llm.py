@@ -61,6 +61,18 @@ def _release_all(ctx: JobContext, batch_id: uuid.UUID, why: str) -> dict[str, An
     return {"batch_id": str(batch_id), "released": len(rows), "reason": why}
 
 
+def _record(ctx: JobContext, group_id: uuid.UUID, state: Any, **also: Any) -> bool:
+    """Store the provider's view of a group on its row (locked), with `also`; True if status or counts moved."""
+    with ctx.tx() as db:
+        group = db.get(LlmProviderBatch, group_id, with_for_update=True)
+        assert group is not None
+        before = (group.processing_status, group.request_counts)
+        batch_llm.record_state(group, state)
+        for column, value in also.items():
+            setattr(group, column, value)
+        return before != (group.processing_status, group.request_counts)
+
+
 def _cancel_if_cancelled(ctx: JobContext, batch_id: uuid.UUID, client: MessageBatches) -> bool:
     with ctx.tx() as db:
         if batches.get_batch(db, batch_id).status != "cancelled":
@@ -69,12 +81,7 @@ def _cancel_if_cancelled(ctx: JobContext, batch_id: uuid.UUID, client: MessageBa
                 if g.status == "submitted" and g.cancel_requested_at is None and g.processing_status != "ended"]
     for group_id, provider_id in todo:
         assert provider_id is not None
-        state = client.cancel(provider_id)
-        with ctx.tx() as db:
-            group = db.get(LlmProviderBatch, group_id, with_for_update=True)
-            assert group is not None
-            batch_llm.record_state(group, state)
-            group.cancel_requested_at = func.now()  # type: ignore[assignment]
+        _record(ctx, group_id, client.cancel(provider_id), cancel_requested_at=func.now())
     return bool(todo)
 
 
@@ -150,12 +157,7 @@ def _look_and_collect(ctx: JobContext, batch_id: uuid.UUID, client: MessageBatch
     for group_id, provider_id in submitted:
         assert provider_id is not None
         state = client.retrieve(provider_id)
-        with ctx.tx() as db:
-            group = db.get(LlmProviderBatch, group_id, with_for_update=True)
-            assert group is not None
-            before = (group.processing_status, group.request_counts)
-            batch_llm.record_state(group, state)
-            changed |= before != (group.processing_status, group.request_counts)
+        changed |= _record(ctx, group_id, state)
         if state.ended:
             _collect(ctx, batch_id, group_id, provider_id, client)
             changed = True
