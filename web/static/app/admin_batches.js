@@ -139,11 +139,12 @@ function LlmInfo({ llm }) {
           ${llm.provider_batches.map((g) => html` <span class="chip" title=${g.provider_batch_id || ""}>#${g.seq} ${g.processing_status || g.status}
             ${g.request_counts ? ` · ${g.request_counts.succeeded}/${g.request_count}` : ` · ${g.request_count}`}</span>`)}`
         : "One model call per session."}</p>
-      <p>Cost: estimated ${est ? usd(est.usd) : "—"}${est ? html` <span class="muted">(${usd(est.usd_per_call)} per call)</span>` : null}
-        · so far ${usd(act.usd)} for ${act.requests || 0} drafts
-        ${act.usd_per_call ? html` <span class="muted">(${usd(act.usd_per_call)} at per-call prices)</span>` : null}
-        · ${(act.input_tokens || 0) + (act.cache_read_input_tokens || 0) + (act.cache_creation_input_tokens || 0)} input /
-        ${act.output_tokens || 0} output tokens${act.cache_read_input_tokens ? `, ${act.cache_read_input_tokens} read from the prompt cache` : ""}</p>
+      <p>Cost: estimated ${est ? usd(est.usd) : "—"}${est ? html` <span class="muted">(${usd(est.usd_per_call)} per call)</span>` : null}${
+        ` · so far ${usd(act.usd)} for ${act.requests || 0} drafts`}${
+        act.usd_per_call ? html` <span class="muted">(${usd(act.usd_per_call)} at per-call prices)</span>` : null}${
+        ` · ${(act.input_tokens || 0) + (act.cache_read_input_tokens || 0) + (act.cache_creation_input_tokens || 0)} input / ${
+          act.output_tokens || 0} output tokens`}${
+        act.cache_read_input_tokens ? `, ${act.cache_read_input_tokens} read from the prompt cache` : ""}</p>
     </div>`;
 }
 
