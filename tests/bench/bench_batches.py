@@ -33,7 +33,8 @@ from tests.fakes.anthropic_stub import AnthropicStub
 # (`batch: exec scripts/lowprio 10 env dramatiq_worker_timeout=100 dramatiq ...`).
 POOLS: dict[str, dict[str, int]] = {"before": {"nice": 0, "worker_timeout_ms": 1000},
                                     "poll only": {"nice": 0, "worker_timeout_ms": 100},
-                                    "now": {"nice": 10, "worker_timeout_ms": 100}}
+                                    "lowprio 10": {"nice": 10, "worker_timeout_ms": 100},
+                                    "now": {"nice": 19, "worker_timeout_ms": 100}}
 
 
 def start_pool(st: RealStack, threads: int, pool: dict[str, int]) -> None:
@@ -120,9 +121,13 @@ class Api:
 
 
 def interactive_latency(api: Api, session_id: str, n: int) -> list[float]:
-    """An engineer's loop: add a fact, ask for the resolution-note preview, long-poll it until it is ready."""
+    """An engineer's loop: add a fact, ask for the resolution-note preview, long-poll it until it is ready
+    (a new session every 90 samples: a session holds at most 100 facts)."""
     out = []
     for i in range(n):
+        if i and i % 90 == 0:
+            session_id = api.post("/ai-sessions", {"intake_type": "free_text",
+                                                   "intake_content": {"problem": "vpn drops"}})["id"]
         t0 = time.perf_counter()
         api.post(f"/ai-sessions/{session_id}/facts", {"text": f"interactive fact {i}"})
         job = api.post(f"/ai-sessions/{session_id}/resolution-note/preview")["job"]
@@ -152,7 +157,7 @@ def fairness(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"batch_children": args.background, "configs": POOLS}
     with real_stack(start=False) as st:
         st.start_web()
-        st.start_workers(dramatiq_worker_timeout="100")
+        st.start_workers(dramatiq_worker_timeout="100", nice=args.worker_nice)
         t = st.tenant()
         admin, eng = Api(st.base_url, t.tokens["admin"]), Api(st.base_url, t.tokens["engineer"])
         session = eng.post("/ai-sessions", {"intake_type": "free_text", "intake_content": {"problem": "vpn drops"}})
@@ -168,6 +173,7 @@ def fairness(args: argparse.Namespace) -> dict[str, Any]:
             wait_expanded(st, admin, batch_id)
             time.sleep(1.0)  # the pool is at full speed
             done0, meter, t0 = children_done(st, batch_id), procstat.CpuMeter(st.cpu_groups()).start(), time.perf_counter()
+            session = eng.post("/ai-sessions", {"intake_type": "free_text", "intake_content": {"problem": "vpn drops"}})
             busy = interactive_latency(eng, session["id"], args.samples)
             wall = time.perf_counter() - t0
             cpu = meter.stop(wall)
@@ -185,6 +191,7 @@ def utilisation(args: argparse.Namespace, pool: dict[str, int]) -> dict[str, Any
     with AnthropicStub(delay_s=args.delay) as stub, real_stack(
         start=False, anthropic_api_key=stub.api_key, anthropic_base_url=stub.base_url,
         flowpilot_llm_max_concurrency=args.llm_slots, flowpilot_llm_tenant_concurrency=args.llm_slots,
+        flowpilot_llm_batch_threshold=10**9,  # one model call per child (Message Batches: bench_message_batches)
     ) as st:
         st.start_web()
         start_pool(st, args.batch_threads, pool)
@@ -224,6 +231,7 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.2)
     ap.add_argument("--llm-slots", type=int, default=4)
     ap.add_argument("--batch-threads", type=int, default=4)
+    ap.add_argument("--worker-nice", type=int, default=10, help="the interactive pool's lowprio (Procfile: 10)")
     ap.add_argument("--skip", default="", help="comma-separated: expansion,fairness,utilisation")
     ap.add_argument("--pools", default=",".join(POOLS), help="batch pool configurations to run: " + ",".join(POOLS))
     args = ap.parse_args()
