@@ -11,6 +11,8 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from shared.offload import offload
+
 MIN_LENGTH = 10
 MAX_LENGTH = 1024  # hashing cost does not grow with length, but a bound keeps bodies and memory small
 
@@ -29,8 +31,11 @@ def check_strength(password: str) -> None:
 
 
 def hash_password(password: str) -> str:
-    """The PHC string for `password` (callers setting a new password run check_strength first)."""
-    return _hasher.hash(password)
+    """The PHC string for `password` (callers setting a new password run check_strength first).
+
+    argon2 is ~50 ms of C: under the gevent web worker it runs on a native thread (shared/offload.py), so the
+    process's other requests and parked long-polls keep going meanwhile."""
+    return offload(_hasher.hash, password)
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +44,12 @@ def _dummy_hash() -> str:
 
 
 def verify_password(stored: str | None, password: str) -> bool:
-    """True when `password` matches `stored`; a missing hash costs a full verification too (constant time)."""
+    """True when `password` matches `stored`; a missing hash costs a full verification too (constant time).
+    Off the event loop like hash_password."""
+    return offload(_verify, stored, password)
+
+
+def _verify(stored: str | None, password: str) -> bool:
     try:
         return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):

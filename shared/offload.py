@@ -4,7 +4,8 @@ Under the gevent worker (web/gunicorn_conf.py) every request of a process shares
 Postgres waits yield to other greenlets, but a C function that runs for 100 ms (bcrypt, argon2, a big KDF) holds
 that thread, and so every parked long-poll and every other request of the process, for 100 ms, even if it
 releases the GIL. `offload` runs such a call on gevent's native thread pool, so the other greenlets keep going;
-outside gevent (werkzeug, tests, CLI) it just calls the function.
+outside gevent (werkzeug, tests, CLI, workers) it just calls the function. shared/security/passwords.py
+uses it, so every caller of the password functions is covered.
 """
 from __future__ import annotations
 
