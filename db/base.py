@@ -27,6 +27,12 @@ class Base(DeclarativeBase):
     }
 
 
+def db_now() -> Any:
+    """Postgres's now() to assign to a Mapped[datetime] attribute: evaluated at flush, on the transaction's
+    clock. Typed Any so such assignments type-check as they are."""
+    return func.now()
+
+
 def pk() -> Mapped[uuid.UUID]:
     return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Integer, func, select, update
 from sqlalchemy.orm import Session
 
+from db.base import db_now
 from db.models import AiSession, Batch, Job, LlmProviderBatch
 from shared import limits, previews
 from shared.batches import sessions_for
@@ -123,7 +124,7 @@ def next_group(db: Session, batch: Batch, client: MessageBatches, *, max_request
         return group if group.failed else None
     group.row.request_count, group.row.request_bytes = len(group.requests), size
     group.row.estimate = {"input_tokens": tokens_in, "output_tokens": tokens_out}
-    group.row.submit_started_at = func.now()  # type: ignore[assignment]
+    group.row.submit_started_at = db_now()
     db.add(group.row)
     db.flush()
     return group
@@ -144,14 +145,14 @@ def rebuild_requests(db: Session, batch: Batch, group: LlmProviderBatch, client:
         requests.append(client.request(str(row.id), kind, bundle))
         versions[str(row.id)] = bundle.state_version
     group.requests, group.request_count = versions, len(requests)
-    group.submit_started_at = func.now()  # type: ignore[assignment]
+    group.submit_started_at = db_now()
     return requests
 
 
 def record_state(group: LlmProviderBatch, state: ProviderState) -> None:
     group.provider_batch_id = state.id
     if group.status == "submitting":
-        group.status, group.submitted_at = "submitted", func.now()  # type: ignore[assignment]
+        group.status, group.submitted_at = "submitted", db_now()
     group.processing_status = state.processing_status
     group.request_counts = state.request_counts
     group.expires_at, group.ended_at = state.expires_at, state.ended_at

@@ -13,6 +13,7 @@ from sqlalchemy import and_, exists, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from db.base import db_now
 from db.models import AiSession, Batch, Job
 from shared import limits
 from shared.errors import DomainError, conflict
@@ -168,7 +169,7 @@ def cancel_batch(db: Session, batch: Batch) -> list[uuid.UUID]:
     if batch.status in ("succeeded", "failed", "cancelled"):
         raise conflict("batch_finished", f"batch is already {batch.status}")
     batch.status = "cancelled"
-    batch.finished_at = func.now()  # type: ignore[assignment]
+    batch.finished_at = db_now()
     return state_machine.cancel_where(db, Job.batch_id == batch.id)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from db.base import db_now
 from db.models import ApiToken, User
 from shared.isotime import iso
 from shared.pagination import next_cursor, page
@@ -34,7 +35,7 @@ def revoke_token(db: Session, token_id: uuid.UUID) -> ApiToken | None:
     if row is None:
         return None
     if row.revoked_at is None:
-        row.revoked_at = func.now()  # type: ignore[assignment]
+        row.revoked_at = db_now()
         db.flush()
         db.refresh(row)
     return row

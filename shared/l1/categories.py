@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from db.base import db_now
 from db.models import L1Category
 from shared import limits
 from shared.isotime import iso
@@ -54,7 +55,7 @@ def upsert(
         row.keywords = list(dict.fromkeys(k.strip() for k in keywords if k.strip()))
     if description is not None:
         row.description = description or None
-    row.updated_at = func.now()  # type: ignore[assignment]
+    row.updated_at = db_now()
     db.flush()
     db.refresh(row)
     return row, created

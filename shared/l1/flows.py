@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db.base import db_now
 from db.models import L1Flow
 from shared import limits
 from shared.errors import Invalid, conflict
@@ -168,7 +169,7 @@ def update_flow(db: Session, flow: L1Flow, defn: FlowDefinition) -> L1Flow:
     categories.ensure(db, flow.account_id, defn.category)
     flow.title, flow.description = defn.title.strip(), defn.description
     flow.category, flow.keywords = defn.category, defn.keywords
-    flow.updated_at = func.now()  # type: ignore[assignment]
+    flow.updated_at = db_now()
     db.flush()
     db.refresh(flow)
     return flow
@@ -183,8 +184,8 @@ def publish_flow(db: Session, flow: L1Flow) -> L1Flow:
         if published >= limits.MAX_PUBLISHED_FLOWS:
             raise limits.reached("flow_limit_reached", "published L1 flows per tenant", limits.MAX_PUBLISHED_FLOWS)
         flow.status = "published"
-        flow.published_at = func.now()  # type: ignore[assignment]
-        flow.updated_at = func.now()  # type: ignore[assignment]
+        flow.published_at = db_now()
+        flow.updated_at = db_now()
         db.flush()
     db.refresh(flow)
     return flow

@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.orm import Session
 
+from db.base import db_now
 from db.models import L1Flow, L1WalkSession
 from shared.errors import bad_request, conflict
 from shared.l1 import tickets
@@ -65,7 +65,7 @@ def step(
         _append_note(s, note, node_id, user_id)
     s.walked_path = [*(s.walked_path or []), entry]
     s.current_node_id = target
-    s.last_step_at = func.now()  # type: ignore[assignment]
+    s.last_step_at = db_now()
     return _save(db, s)
 
 
@@ -79,14 +79,14 @@ def _append_note(s: L1WalkSession, text: str, node_id: str | None, user_id: uuid
 def add_note(db: Session, s: L1WalkSession, text: str, user_id: uuid.UUID) -> L1WalkSession:
     ensure_active(s)
     _append_note(s, text, s.current_node_id, user_id)
-    s.last_step_at = func.now()  # type: ignore[assignment]
+    s.last_step_at = db_now()
     return _save(db, s)
 
 
 def resolve(db: Session, s: L1WalkSession, *, helpful: bool | None, notes: str | None) -> L1WalkSession:
     ensure_active(s)
     s.status, s.helpful, s.resolution_notes = "resolved", helpful, notes
-    s.resolved_at = s.last_step_at = func.now()  # type: ignore[assignment]
+    s.resolved_at = s.last_step_at = db_now()
     tickets.set_status(db, s.ticket_id, "resolved")
     return _save(db, s)
 
@@ -94,7 +94,7 @@ def resolve(db: Session, s: L1WalkSession, *, helpful: bool | None, notes: str |
 def escalate(db: Session, s: L1WalkSession, *, reason: str | None, reason_category: str) -> L1WalkSession:
     ensure_active(s)
     s.status, s.escalation_reason, s.escalation_reason_category = "escalated", reason, reason_category
-    s.escalated_at = s.last_step_at = func.now()  # type: ignore[assignment]
+    s.escalated_at = s.last_step_at = db_now()
     tickets.set_status(db, s.ticket_id, "escalated")
     return _save(db, s)
 

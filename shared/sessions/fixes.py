@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from db.base import db_now
 from db.models import AiSession, Job, SessionSuggestedFix
 from shared.errors import BadRequest, conflict
 from shared.jobs.service import create_job
@@ -107,7 +108,7 @@ def record_decision(
     if edited_script is not None and edited_script.strip():
         fix.edited_script = edited_script
     if decision == "dismissed" and fix.superseded_at is None:
-        fix.superseded_at = func.now()  # type: ignore[assignment]
+        fix.superseded_at = db_now()
     db.flush()
     result = DecisionResult(fix=fix, state_version=bump_state_version(db, session.id), rendered_script=rendered)
     if decision == "build_template":
@@ -141,7 +142,7 @@ def record_outcome(
         )
     if fix.status in TERMINAL_OUTCOMES:
         raise conflict("fix_outcome_terminal", f"fix is already in terminal status {fix.status!r}")
-    now = func.now()
+    now = db_now()
     fix.status = outcome
     fix.ai_outcome_proposal = None  # the engineer decided: the assistant's proposal is answered
     if outcome == "applied_partial":
@@ -150,11 +151,11 @@ def record_outcome(
         fix.pending_reason = cleaned
     elif outcome == "applied_failed":
         fix.failure_reason = cleaned
-        fix.verified_at = now  # type: ignore[assignment]
+        fix.verified_at = now
     elif outcome == "applied_success":
-        fix.verified_at = now  # type: ignore[assignment]
+        fix.verified_at = now
     if fix.applied_at is None and outcome != "dismissed":
-        fix.applied_at = now  # type: ignore[assignment]
+        fix.applied_at = now
     db.flush()
     version = bump_state_version(db, session.id)
     db.refresh(fix)

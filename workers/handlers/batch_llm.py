@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from db.base import db_now
 from db.models import Job, LlmProviderBatch
 from shared import batch_llm, batches
 from shared.jobs import state_machine
@@ -91,12 +92,12 @@ def _settle_submitting(ctx: JobContext, batch_id: uuid.UUID, client: MessageBatc
     with ctx.tx() as db:
         pending = [(g.id, g.submit_started_at, g.request_count, set(g.requests)) for g in batch_llm.groups(db, batch_id)
                    if g.status == "submitting"]
-        known = set(db.execute(select(LlmProviderBatch.provider_batch_id)
-                               .where(LlmProviderBatch.provider_batch_id.is_not(None))).scalars())
+        known = {pid for pid in db.execute(select(LlmProviderBatch.provider_batch_id)
+                                           .where(LlmProviderBatch.provider_batch_id.is_not(None))).scalars() if pid}
     changed = False
     for group_id, since, count, custom_ids in pending:
         assert since is not None
-        found, unsure = client.find_submitted(since, count, custom_ids, known)  # type: ignore[arg-type]
+        found, unsure = client.find_submitted(since, count, custom_ids, known)
         if unsure and found is None:
             continue  # a candidate still in progress: look again next run
         if found is not None:
@@ -192,7 +193,7 @@ def _collect(ctx: JobContext, batch_id: uuid.UUID, group_id: uuid.UUID, provider
         assert group is not None
         missing = [uuid.UUID(c) for c in group.requests if c not in seen]  # no result line: the normal path
         refs = batch_llm.release(db, *missing)
-        group.status, group.collected_at = "collected", func.now()  # type: ignore[assignment]
+        group.status, group.collected_at = "collected", db_now()
     _deliver(ctx, refs)
     log.info("provider batch %s collected: %s", provider_id, counts)
 

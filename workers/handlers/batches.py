@@ -4,8 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func
-
+from db.base import db_now
 from shared import batch_llm, batches
 from shared.llm.message_batches import MessageBatches
 from workers.context import JobContext
@@ -29,7 +28,7 @@ def expand(ctx: JobContext) -> dict[str, Any]:
             if finished:
                 batch.status = "running" if batch.total else "succeeded"
                 if not batch.total:
-                    batch.finished_at = func.now()  # type: ignore[assignment]
+                    batch.finished_at = db_now()
                 elif park is not None:  # the poller groups the parked children into provider batches
                     refs.append(batch_llm.start_polling(db, batch))
             db.flush()

@@ -5,10 +5,11 @@ from typing import Any
 
 from shared import previews
 from shared.llm.bundle import load_bundle
+from shared.llm.sections import PreviewKind
 from workers.context import JobContext
 
 
-def _generate(ctx: JobContext, kind: str) -> dict[str, Any]:
+def _generate(ctx: JobContext, kind: PreviewKind) -> dict[str, Any]:
     assert ctx.session_id is not None and ctx.account_id is not None
     # One snapshot for the whole bundle; the preview is stored under the version that snapshot saw.
     with ctx.tx(isolation="REPEATABLE READ") as db:
@@ -19,7 +20,7 @@ def _generate(ctx: JobContext, kind: str) -> dict[str, Any]:
             ctx.complete(db, result)
             return result
     generator = ctx.resources.generator
-    draft = ctx.llm(lambda: generator.draft(kind, bundle))  # type: ignore[arg-type]
+    draft = ctx.llm(lambda: generator.draft(kind, bundle))
     with ctx.tx() as db:
         row = previews.store(
             db,

@@ -11,8 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func
-
+from db.base import db_now
 from db.models import AccountSettings, AiSession, PsaConnection
 from shared.errors import PermanentError
 from shared.isotime import iso
@@ -67,11 +66,11 @@ def _finish(ctx: JobContext, kind: str, result: dict[str, Any], *, local_markdow
             setattr(session, COLUMNS[kind][0], local_markdown)
         session.status = status
         if kind == "resolution_note":
-            session.resolved_at = func.now()  # type: ignore[assignment]
+            session.resolved_at = db_now()
             session.resolution_summary = ctx.payload.get("summary") or None
         else:
             session.escalation_reason = ctx.payload.get("summary") or None
-        session.updated_at = func.now()  # type: ignore[assignment]
+        session.updated_at = db_now()
         result["session_status"] = status
         ctx.complete(db, result)
     return result
