@@ -53,16 +53,14 @@ def dry_run(db: Session, *, account_id: uuid.UUID, action: str, flt: dict[str, A
     """{"total", "sample", "limit", "exceeds_limit"} (+ "total_at_least" when the count was cut short)."""
     cap = limits.MAX_BATCH_SESSIONS
     matching = sessions_for(action, flt).where(AiSession.account_id == account_id)
-    first = db.execute(matching.order_by(AiSession.created_at, AiSession.id).limit(SAMPLE)).all()
-    ids = [r.id for r in first]
-    rows = {r.id: r for r in db.execute(
-        select(AiSession.id, AiSession.intake, AiSession.psa_ticket_id, AiSession.status, AiSession.updated_at)
-        .where(AiSession.id.in_(ids))).all()} if ids else {}
-    sample = [{"id": str(i), "title": _title(rows[i].intake, rows[i].psa_ticket_id), "status": rows[i].status,
-               "ticket_id": rows[i].psa_ticket_id, "updated_at": iso(rows[i].updated_at)} for i in ids if i in rows]
+    first = db.execute(matching.add_columns(AiSession.intake, AiSession.psa_ticket_id, AiSession.status,
+                                            AiSession.updated_at)
+                       .order_by(AiSession.created_at, AiSession.id).limit(SAMPLE)).all()
+    sample = [{"id": str(r.id), "title": _title(r.intake, r.psa_ticket_id), "status": r.status,
+               "ticket_id": r.psa_ticket_id, "updated_at": iso(r.updated_at)} for r in first]
     body: dict[str, Any] = {"sample": sample, "limit": cap}
-    if len(ids) < SAMPLE:  # the sample is everything: no count needed
-        return {**body, "total": len(ids), "exceeds_limit": False}
+    if len(first) < SAMPLE:  # the sample is everything: no count needed
+        return {**body, "total": len(first), "exceeds_limit": False}
     total = _bounded_count(db, matching, cap + 1, timeout_ms)
     if total is not None and total <= cap:
         return {**body, "total": total, "exceeds_limit": False}
@@ -71,5 +69,5 @@ def dry_run(db: Session, *, account_id: uuid.UUID, action: str, flt: dict[str, A
     smaller = _bounded_count(db, matching, FALLBACK_COUNT + 1, timeout_ms)
     if smaller is not None and smaller <= FALLBACK_COUNT:
         return {**body, "total": smaller, "exceeds_limit": False}
-    return {**body, "total": None, "total_at_least": smaller if smaller is not None else len(ids),
+    return {**body, "total": None, "total_at_least": smaller if smaller is not None else len(first),
             "exceeds_limit": False, "count_timed_out": True}

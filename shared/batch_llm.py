@@ -18,14 +18,14 @@ from sqlalchemy import Integer, func, select, update
 from sqlalchemy.orm import Session
 
 from db.base import db_now
-from db.models import AiSession, Batch, Job, LlmProviderBatch
-from shared import limits, previews
-from shared.batches import sessions_for
+from db.models import Batch, Job, LlmProviderBatch
+from shared import previews
+from shared.batches import count_matching
 from shared.errors import DomainError
 from shared.isotime import iso
 from shared.jobs import state_machine
 from shared.jobs.kinds import BATCH
-from shared.jobs.service import JobRef, create_job
+from shared.jobs.service import JobRef, create_job, wake
 from shared.llm.bundle import load_bundle
 from shared.llm.message_batches import MessageBatches, Outcome, ProviderState
 from shared.llm.pricing import Prices
@@ -45,9 +45,7 @@ def choose_mode(db: Session, batch: Batch, *, has_message_batches: bool, thresho
     if batch.llm_mode is None:
         mode = PER_CALL
         if has_message_batches and batch.action in REGENERATE:
-            matching = sessions_for(batch.action, batch.filter or {}).where(AiSession.account_id == batch.account_id)
-            n = db.execute(select(func.count()).select_from(
-                matching.limit(limits.MAX_BATCH_SESSIONS).subquery())).scalar_one()
+            n = count_matching(db, batch.account_id, batch.action, batch.filter or {}, threshold)
             mode = MESSAGE_BATCHES if n >= threshold else PER_CALL
         batch.llm_mode = mode
     return batch.llm_mode
@@ -74,7 +72,7 @@ class Group:
     failed: list[tuple[uuid.UUID, str, str]] = field(default_factory=list)  # (child, code, message)
 
 
-def _waiting_children(db: Session, batch: Batch, after: str | None, limit: int) -> list[Any]:
+def waiting_children(db: Session, batch: Batch, after: str | None, limit: int) -> list[Any]:
     stmt = select(Job.id, Job.session_id).where(
         Job.batch_id == batch.id, Job.status.in_(state_machine.WAITING), Job.payload["via"].astext == VIA)
     if after:
@@ -96,7 +94,7 @@ def next_group(db: Session, batch: Batch, client: MessageBatches, *, max_request
                                    status="submitting", requests={}))
     size, tokens_in, tokens_out, cursor, full = 0, 0, 0, batch.llm_cursor, False
     while not full:
-        rows = _waiting_children(db, batch, cursor, min(PAGE, max_requests - len(group.requests)))
+        rows = waiting_children(db, batch, cursor, min(PAGE, max_requests - len(group.requests)))
         if not rows:
             break
         for row in rows:
@@ -167,10 +165,12 @@ def fail_child(db: Session, child_id: uuid.UUID, code: str, message: str) -> boo
 
 def release(db: Session, *child_ids: uuid.UUID) -> list[JobRef]:
     """Back to the normal path: due now (dispatch the refs after commit)."""
-    if not child_ids:
-        return []
-    rows = state_machine.wake(db, Job.id.in_(child_ids))
-    return [JobRef(r.id, r.account_id, r.kind, r.queue) for r in rows]
+    return wake(db, Job.id.in_(child_ids)) if child_ids else []
+
+
+def wake_poller(db: Session, batch_id: uuid.UUID) -> list[JobRef]:
+    """The batch's poller, due now (a cancel it must pass on to the provider); dispatch after commit."""
+    return wake(db, Job.kind == POLL_KIND, Job.payload["batch_id"].astext == str(batch_id))
 
 
 def apply_outcome(db: Session, batch: Batch, versions: dict[str, Any], provider_batch_id: str | None,

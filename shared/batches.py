@@ -46,8 +46,7 @@ def create_batch(db: Session, *, account_id: uuid.UUID, action: str, flt: dict[s
         raise limits.reached("batch_limit_reached", "active (expanding or running) batches per tenant",
                              limits.MAX_ACTIVE_BATCHES)
     cap = limits.MAX_BATCH_SESSIONS
-    matching = sessions_for(action, flt).where(AiSession.account_id == account_id).limit(cap + 1).subquery()
-    if db.execute(select(func.count()).select_from(matching)).scalar_one() > cap:
+    if count_matching(db, account_id, action, flt, cap + 1) > cap:
         raise limits.too_large("batch_too_large", "filter",
                                f"the filter matches more than {cap} sessions; a batch takes at most {cap}: narrow it "
                                "(status, updated_since, updated_before) or split it", cap)
@@ -67,6 +66,12 @@ def get_batch(db: Session, batch_id: uuid.UUID, *, for_update: bool = False) -> 
 
 def _sessions(batch: Batch) -> Any:
     return sessions_for(batch.action, batch.filter or {})
+
+
+def count_matching(db: Session, account_id: uuid.UUID, action: str, flt: dict[str, Any], cap: int) -> int:
+    """How many of the tenant's sessions the filter matches, counting no further than `cap`."""
+    matching = sessions_for(action, flt).where(AiSession.account_id == account_id).limit(cap).subquery()
+    return int(db.execute(select(func.count()).select_from(matching)).scalar_one())
 
 
 def sessions_for(action: str, flt: dict[str, Any]) -> Any:

@@ -135,9 +135,8 @@ def _postpone(ctx: JobContext, previous: dict[str, Any] | None, wait: Postpone) 
     waits = 0
     if previous and previous.get("code") == wait.code:
         waits = int((previous.get("detail") or {}).get("waits", 0)) + 1
-    delay = min(POSTPONE_MAX_S, POSTPONE_BASE_S * 2 ** min(waits, 8)) * random.uniform(0.75, 1.25)
-    if wait.delay_s is not None:
-        delay = wait.delay_s
+    delay = wait.delay_s if wait.delay_s is not None else (
+        min(POSTPONE_MAX_S, POSTPONE_BASE_S * 2 ** min(waits, 8)) * random.uniform(0.75, 1.25))
     error = {"code": wait.code, "message": wait.message, "detail": {"waits": waits, "attempt_used": False}}
     with ctx.tx() as db:
         if not state_machine.postpone(db, ctx.job_id, ctx.claim_token, error, delay):

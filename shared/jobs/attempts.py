@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from db.models import JobAttempt
-from shared.isotime import iso
+from shared.rows import pick
 
 ATTEMPTS_KEPT = 50
 
@@ -110,14 +110,8 @@ def attempt_to_dict(a: JobAttempt | Row[Any], *, operator: bool = False) -> dict
     """API.md's attempt: number, times, outcome, error, step; the worker's name for operators only (hosts and
     process ids are the platform's business, not the tenant's)."""
     body: dict[str, Any] = {
-        "number": a.number,
-        "started_at": iso(a.started_at),
-        "finished_at": iso(a.finished_at),
-        "outcome": a.outcome,
-        "error": a.error,
-        "step": a.step,
-        "retry_after_s": a.retry_after_s,
-        "next_attempt_at": iso(a.next_attempt_at),
+        **pick(a, "number", "started_at", "finished_at", "outcome", "error", "step", "retry_after_s",
+               "next_attempt_at"),
         "queue_wait_s": _seconds(a.started_at, a.due_at),
         "run_time_s": _seconds(a.finished_at, a.started_at),
         "external_errors": a.external_errors,

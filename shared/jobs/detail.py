@@ -13,6 +13,7 @@ from shared.isotime import iso
 from shared.jobs.attempts import attempt_to_dict, attempts_of
 from shared.jobs.serialize import job_to_dict
 from shared.logging_setup import redact
+from shared.rows import pick
 
 REDACTED = "[redacted]"
 # Keys whose values are credentials wherever they appear in a payload (PSA keys, tokens, passwords).
@@ -92,18 +93,10 @@ def job_detail(db: Session, job: Job) -> dict[str, Any]:
     attempts = [attempt_to_dict(a, operator=True) for a in attempts_of(db, job.id)]
     body = {
         **job_to_dict(job),
-        "account_id": str(job.account_id) if job.account_id else None,
-        "queue": job.queue,
+        **pick(job, "account_id", "queue"),
         "payload": redact_payload(job.payload or {}),
         "steps": recovery_points(job.steps),
-        "retries": job.retries,
-        "crashes": job.crashes,
-        "dedupe_key": job.dedupe_key,
-        "idempotency_key": job.idempotency_key,
-        "created_by": str(job.created_by) if job.created_by else None,
-        "updated_at": iso(job.updated_at),
-        "dispatched_at": iso(job.dispatched_at),
-        "heartbeat_at": iso(job.heartbeat_at),
-        "worker": job.worker,
+        **pick(job, "retries", "crashes", "dedupe_key", "idempotency_key", "created_by", "updated_at",
+               "dispatched_at", "heartbeat_at", "worker"),
     }
     return {"job": body, "attempts": attempts, "timeline": timeline(job, attempts), "links": links(job)}

@@ -6,11 +6,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import ColumnElement, Row, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Job
-from shared.jobs.state_machine import NewJob, insert_jobs
+from shared.jobs.state_machine import WAITING, NewJob, insert_jobs
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,15 @@ def find_by_idempotency_key(
             Job.idempotency_key == key,
         )
     ).scalar_one_or_none()
+
+
+def wake(db: Session, *where: ColumnElement[bool]) -> list[JobRef]:
+    """Waiting jobs matching `where` become due now (a parked batch child going back to the normal path, a
+    polling job with news); no status changes, so this is not a transition. Dispatch the refs after commit."""
+    rows = db.execute(
+        update(Job)
+        .where(and_(*where), Job.status.in_(WAITING))
+        .values(next_attempt_at=func.now(), dispatched_at=func.now(), updated_at=func.now())
+        .returning(Job.id, Job.account_id, Job.kind, Job.queue)
+    ).all()
+    return [JobRef(r.id, r.account_id, r.kind, r.queue) for r in rows]

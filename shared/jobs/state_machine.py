@@ -65,10 +65,10 @@ def allowed(source: str, target: str) -> bool:
 
 
 _c = jobs_table.c
-_PUBLIC = [_c.id, _c.account_id, _c.kind, _c.queue, _c.status, _c.attempts, _c.max_attempts, _c.progress,
-           _c.result, _c.error, _c.session_id, _c.batch_id, _c.created_at, _c.started_at, _c.finished_at,
-           _c.next_attempt_at]
-PUBLIC_COLUMNS = _PUBLIC  # what a poller sees: not the payload or the steps (their JSON is parsed for nothing)
+# What a poller sees: not the payload or the steps (their JSON is parsed for nothing).
+PUBLIC_COLUMNS = [_c.id, _c.account_id, _c.kind, _c.queue, _c.status, _c.attempts, _c.max_attempts, _c.progress,
+                  _c.result, _c.error, _c.session_id, _c.batch_id, _c.created_at, _c.started_at, _c.finished_at,
+                  _c.next_attempt_at]
 
 
 def _in(statuses: Sequence[str]) -> str:
@@ -153,8 +153,8 @@ _INSERT_COLS = list(NewJob(kind="system.echo", account_id=None).row())
 _INSERT = OneShot.of(
     f"INSERT INTO jobs ({', '.join(_INSERT_COLS)}, dispatched_at) "
     f"VALUES ({', '.join(':' + c for c in _INSERT_COLS)}, now()) "
-    f"RETURNING {', '.join(c.name for c in _PUBLIC)}",
-    *(bindparam(c, type_=_c[c].type) for c in _INSERT_COLS), columns=_PUBLIC,
+    f"RETURNING {', '.join(c.name for c in PUBLIC_COLUMNS)}",
+    *(bindparam(c, type_=_c[c].type) for c in _INSERT_COLS), columns=PUBLIC_COLUMNS,
 )
 
 
@@ -175,14 +175,18 @@ _TOKEN = bindparam("token", type_=UUID(as_uuid=True))
 
 # The claim also notes the attempt in flight (attempts.py records it when a transition ends it): when it started,
 # when it had become due (next_attempt_at for a retry, rescue or manual retry; created_at for a first run).
-_CLAIM = OneShot.of(
+_WORKER = bindparam("worker", type_=_c.worker.type)
+_CLAIMING = (
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()), "
     "heartbeat_at = now(), claim_token = :token, updated_at = now(), attempt_started_at = now(), "
     "attempt_due_at = least(now(), coalesce(next_attempt_at, created_at)), worker = :worker "
     f"WHERE id = :job_id AND status IN {_in(sources(RUNNING))} "
-    f"AND (next_attempt_at IS NULL OR next_attempt_at <= now()) RETURNING {', '.join(c.name for c in _c)}",
-    _ID, _TOKEN, bindparam("worker", type_=_c.worker.type), columns=list(_c),
 )
+_CLAIM = OneShot.of(
+    f"{_CLAIMING} AND (next_attempt_at IS NULL OR next_attempt_at <= now()) RETURNING {', '.join(c.name for c in _c)}",
+    _ID, _TOKEN, _WORKER, columns=list(_c),
+)
+_ADOPT = text(f"{_CLAIMING} RETURNING id").bindparams(_ID, _TOKEN, _WORKER)  # due or not (parked)
 
 _RESULT = bindparam("result", type_=_c.result.type)
 _ERROR = bindparam("error", type_=_c.error.type)
@@ -282,26 +286,9 @@ def crashed(db: Session, job_id: uuid.UUID, token: uuid.UUID, error: dict[str, A
 def adopt(db: Session, job_id: uuid.UUID, token: uuid.UUID) -> bool:
     """queued | retrying → running inside the caller's transaction, parked or not: another job did this one's
     work (a provider batch answered its request) and completes it with `succeed`/`fail` under `token` in the
-    same transaction. False when the job is no longer waiting (cancelled, or completed already)."""
-    done = db.execute(
-        update(jobs_table)
-        .where(_c.id == job_id, _c.status.in_(sources(RUNNING)))
-        .values(status=RUNNING, attempts=_c.attempts + 1, started_at=func.coalesce(_c.started_at, func.now()),
-                heartbeat_at=func.now(), claim_token=token, updated_at=func.now())
-        .returning(_c.id)
-    ).scalar_one_or_none()
-    return done is not None
-
-
-def wake(db: Session, *where: ColumnElement[bool]) -> Sequence[Any]:
-    """Waiting jobs matching `where` become due now (a parked batch child going back to the normal path, a
-    polling job with news). No status changes. Rows: (id, account_id, kind, queue) to dispatch after commit."""
-    return db.execute(
-        update(Job)
-        .where(and_(*where), Job.status.in_(WAITING))
-        .values(next_attempt_at=func.now(), dispatched_at=func.now(), updated_at=func.now())
-        .returning(Job.id, Job.account_id, Job.kind, Job.queue)
-    ).all()
+    same transaction. The claim's own statement, without its due-time guard. False when the job is no longer
+    waiting (cancelled, or completed already)."""
+    return db.execute(_ADOPT, {"job_id": job_id, "token": token, "worker": attempts.worker_name()}).first() is not None
 
 
 # ------------------------------------------------------------------------------------ sweeper transition
@@ -344,7 +331,6 @@ def rescue_stale(db: Session, stale_after_s: float, backoff_s: float = 2.0, back
 
 
 # ------------------------------------------------------------------------------- user and operator moves
-
 
 # A recovery point saying an external write may already have happened (the note POST): such a job must
 # finish, checking the PSA before it writes again. Cancelled, its write could be repeated by a later job.
@@ -392,12 +378,9 @@ def retry(db: Session, job: Job, *, via: str = "api", by: uuid.UUID | None = Non
     if len(job.retries or []) >= MAX_MANUAL_RETRIES:
         raise Conflict("retry_limit_reached",
                        f"job was already retried {MAX_MANUAL_RETRIES} times by hand; fix the cause and submit anew")
-    if job.dedupe_key:
-        holder = db.execute(
-            select(Job.id).where(Job.dedupe_key == job.dedupe_key, Job.status.in_(ACTIVE), Job.id != job.id)
-        ).scalar_one_or_none()
-        if holder is not None:
-            raise Conflict("job_superseded", f"job {holder} already does this work", extra={"job_id": str(holder)})
+    holder = _dedupe_holder(db, job.dedupe_key) if job.dedupe_key else None  # (this job is failed: not a holder)
+    if holder is not None:
+        raise Conflict("job_superseded", f"job {holder.id} already does this work", extra={"job_id": str(holder.id)})
     db.execute(
         update(Job)
         .where(Job.id == job.id, Job.status == FAILED)

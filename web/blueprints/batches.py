@@ -7,10 +7,9 @@ from typing import Any, Literal
 from flask import Blueprint, jsonify, request
 from pydantic import Field
 
-from db.models import Account, Batch, Job
+from db.models import Account, Batch
 from shared import batch_dry_run, batch_llm, batches, limits
 from shared.errors import Invalid, NotFound
-from shared.jobs import state_machine
 from shared.jobs.serialize import job_to_dict
 from shared.jobs.service import JobRef
 from web.auth import ADMIN_UP, principal, require
@@ -107,7 +106,7 @@ def cancel(batch_id: uuid.UUID) -> Any:
     cancelled = batches.cancel_batch(db(), batch)
     notify_after_commit(*cancelled)
     # Its poller (Message Batches) wakes now to cancel the provider batches too.
-    for row in state_machine.wake(db(), Job.kind == batch_llm.POLL_KIND, Job.payload["batch_id"].astext == str(batch.id)):
-        dispatch_after_commit(JobRef(row.id, row.account_id, row.kind, row.queue))
+    for ref in batch_llm.wake_poller(db(), batch.id):
+        dispatch_after_commit(ref)
     db().flush()
     return jsonify(_to_dict(batch))

@@ -357,6 +357,8 @@ function showConsole() {
   $("console").hidden = false;
   $("session-bar").hidden = false;
   $("updated").textContent = "loading…";
+  refreshNow();
+  jobFromHash(); // a deep link (#job=…) opens its drawer once signed in
 }
 
 function init() {
@@ -425,8 +427,6 @@ function init() {
       return;
     }
     showConsole();
-    refreshNow();
-    jobFromHash();
   });
   $("login-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -435,15 +435,11 @@ function init() {
     if (!token) return;
     auth.save(token, null);
     showConsole();
-    refreshNow();
-    jobFromHash();
   });
   setInterval(updateAges, 1000);
 
   if (auth.token()) {
     showConsole();
-    refreshNow();
-    jobFromHash();
   } else {
     showLogin("");
   }

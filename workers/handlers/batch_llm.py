@@ -18,8 +18,7 @@ from sqlalchemy import func, select
 from db.base import db_now
 from db.models import Job, LlmProviderBatch
 from shared import batch_llm, batches
-from shared.jobs import state_machine
-from shared.jobs.service import JobRef
+from shared.jobs.service import JobRef, wake
 from shared.llm.message_batches import MessageBatches
 from workers.context import JobContext, Postpone
 
@@ -40,7 +39,7 @@ def poll(ctx: JobContext) -> dict[str, Any]:
             LlmProviderBatch.batch_id == batch_id, LlmProviderBatch.status.in_(("submitting", "submitted")))
         ).scalar_one()
         batch = batches.get_batch(db, batch_id)
-        more = batch.status != "cancelled" and bool(batch_llm._waiting_children(db, batch, batch.llm_cursor, 1))
+        more = batch.status != "cancelled" and bool(batch_llm.waiting_children(db, batch, batch.llm_cursor, 1))
     if open_groups or more:
         polls = 0 if changed else int((ctx.steps.get("polls") or {}).get("n", 0)) + 1
         ctx.record_step("polls", {"n": polls})
@@ -57,9 +56,9 @@ def _deliver(ctx: JobContext, refs: list[JobRef]) -> None:
 
 def _release_all(ctx: JobContext, batch_id: uuid.UUID, why: str) -> dict[str, Any]:
     with ctx.tx() as db:
-        rows = state_machine.wake(db, Job.batch_id == batch_id, Job.payload["via"].astext == batch_llm.VIA)
-    _deliver(ctx, [JobRef(r.id, r.account_id, r.kind, r.queue) for r in rows])
-    return {"batch_id": str(batch_id), "released": len(rows), "reason": why}
+        refs = wake(db, Job.batch_id == batch_id, Job.payload["via"].astext == batch_llm.VIA)
+    _deliver(ctx, refs)
+    return {"batch_id": str(batch_id), "released": len(refs), "reason": why}
 
 
 def _record(ctx: JobContext, group_id: uuid.UUID, state: Any, **also: Any) -> bool:
@@ -101,11 +100,7 @@ def _settle_submitting(ctx: JobContext, batch_id: uuid.UUID, client: MessageBatc
         if unsure and found is None:
             continue  # a candidate still in progress: look again next run
         if found is not None:
-            state = client.retrieve(found)
-            with ctx.tx() as db:
-                group = db.get(LlmProviderBatch, group_id, with_for_update=True)
-                assert group is not None
-                batch_llm.record_state(group, state)
+            _record(ctx, group_id, client.retrieve(found))
             changed = True
             continue
         with ctx.tx(isolation="REPEATABLE READ") as db:
@@ -124,10 +119,7 @@ def _settle_submitting(ctx: JobContext, batch_id: uuid.UUID, client: MessageBatc
 
 def _send(ctx: JobContext, group_id: uuid.UUID, requests: list[dict[str, Any]], client: MessageBatches) -> None:
     state = client.create(requests)  # transient errors: the job retries, and the group is settled first
-    with ctx.tx() as db:
-        group = db.get(LlmProviderBatch, group_id, with_for_update=True)
-        assert group is not None
-        batch_llm.record_state(group, state)
+    _record(ctx, group_id, state)
     log.info("provider batch %s submitted: %d requests", state.id, len(requests))
 
 

@@ -3,7 +3,7 @@
  * failed children with their error in words and a retry). Everything comes from POST/GET /api/v1/batches. */
 import { useEffect, useRef, useState } from "../vendor/preact-hooks.mjs";
 import { ApiError, get, post } from "../js/api.js";
-import { Link, ago, fmtTime, html, showToast, toastError } from "./ui.js";
+import { Link, SESSION_STATUS_WORDS, ago, fmtTime, html, showToast, toastError } from "./ui.js";
 
 const ACTIONS = [
   ["regenerate_resolution_note", "Regenerate resolution notes"],
@@ -12,8 +12,7 @@ const ACTIONS = [
   ["reverify_ticket_status", "Re-verify ticket statuses"],
 ];
 const ACTION_WORDS = Object.fromEntries(ACTIONS);
-const STATUSES = [["", "Any status"], ["active", "Active"], ["paused", "Paused"],
-  ["requesting_escalation", "Requesting escalation"], ["escalated", "Escalated"], ["resolved", "Resolved"]];
+const STATUSES = [["", "Any status"], ...Object.entries(SESSION_STATUS_WORDS)];
 const BATCH_WORDS = { expanding: "Preparing", running: "Running", succeeded: "Finished", failed: "Failed",
   cancelled: "Cancelled" };
 const ACTIVE = ["expanding", "running"];
