@@ -144,6 +144,8 @@ def test_job_drawer_deep_link_story_and_retry(live_url, browser_page, client, en
     expect(drawer.locator('#job-attempts .attempt[data-number="2"]')).to_have_attribute("data-outcome", "succeeded")
     expect(drawer.locator('#job-timeline [data-event="retried"]')).to_have_count(1)
     expect(drawer.locator("#job-result pre")).to_contain_text('"n": 7')
+    # A job without an error has no error section, and no stray text where it would be (was: "null").
+    assert page.evaluate("[...document.querySelector('#job-body').childNodes].filter(n => n.nodeType === 3).length") == 0
 
     # Someone else's or a missing job: a "not found" state, not an error page.
     page.evaluate(f"window.location.hash = 'job={uuid.uuid4()}'")

@@ -103,7 +103,8 @@ function render({ job, attempts, timeline, links }) {
     el("span", { class: `status status-${job.status}`, id: "job-status", text: job.status }));
   $("job-drawer").dataset.status = job.status;
   renderActions(job);
-  $("job-body").replaceChildren(
+  // (replaceChildren would write a null as the text "null": absent sections are left out)
+  $("job-body").replaceChildren(...[
     summary(job, links),
     job.error ? section("Current error", el("p", { class: "error-words", text: errorWords(job.error) })) : null,
     section(`Attempts (${attempts.length})`, attemptsList(attempts), "job-attempts"),
@@ -111,7 +112,7 @@ function render({ job, attempts, timeline, links }) {
     section("Recovery points", stepsList(job.steps), "job-steps"),
     section("Payload (secrets redacted)", json(job.payload), "job-payload"),
     section("Result", job.result ? json(job.result) : el("p", { class: "muted", text: "No result yet." }), "job-result"),
-  );
+  ].filter(Boolean));
 }
 
 function renderActions(job) {
